@@ -1,0 +1,8 @@
+"""Placeholder: filled by the capability that owns `ecomstream triton`."""
+
+import click
+
+
+@click.group(name="triton")
+def triton() -> None:
+    """Not yet available."""

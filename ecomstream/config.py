@@ -1,0 +1,33 @@
+"""Worker settings from ``ECOMSTREAM_*`` environment variables, with local defaults.
+
+Why one class: the Faust app, the CLI and the tests all build the same
+settings, so a replay namespace or a test's free port is one field away.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ECOMSTREAM_", extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    app_id: str = "ecomstream"
+    topic_prefix: str = Field("", description="Prepended to every topic name (replay namespaces).")
+    partitions: int = 4
+    replication_factor: int = 1
+    store: str = Field("rocksdb://", description="Faust table store: rocksdb:// or memory://.")
+    data_dir: Path = Path("var/worker")
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    max_review_chars: int = Field(5_000, description="Longer review text is a validation failure.")
+    ingest_batch_size: int = Field(1_000, description="Events taken per ingest batch.")
+    ingest_batch_ms: int = Field(50, description="Longest wait to fill an ingest batch.")
+
+    def topic(self, name: str) -> str:
+        """The physical topic name for a contract topic name."""
+        return f"{self.topic_prefix}{name}"

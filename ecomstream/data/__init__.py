@@ -1,0 +1,1 @@
+"""Data that ships with installed packages: review corpora for training and simulation."""

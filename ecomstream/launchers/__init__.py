@@ -1,0 +1,1 @@
+"""Start and stop the real local services (Kafka, Triton, Prometheus) by PID."""

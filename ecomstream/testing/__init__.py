@@ -1,0 +1,1 @@
+"""Pytest fixtures and test helpers that start real services on free ports."""

@@ -1,0 +1,4 @@
+pytest_plugins = [
+    "ecomstream.testing.kafka",
+    "ecomstream.testing.triton",
+]
