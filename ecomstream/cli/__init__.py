@@ -24,5 +24,5 @@ def main(verbose: bool) -> None:
     )
 
 
-for command in (kafka, simulate, worker, demo, model, triton):
+for command in (kafka, simulate, worker, demo, model, triton):  # one per concept
     main.add_command(command)

@@ -1,0 +1,41 @@
+# Two commands for a newcomer: `make demo` and `make test`. Everything else is set up by them.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test lint typecheck unit integration bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/system-deps.sh
+	bash scripts/system-deps.sh
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[model,serving,dev]"
+	$(PY) -m ecomstream kafka install
+	touch $(STAMP)
+
+demo: setup
+	$(PY) -m ecomstream demo
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+unit: setup
+	$(PY) -m pytest tests/unit ecomstream
+
+integration: setup
+	$(PY) -m pytest tests/integration tests/e2e
+
+test: lint typecheck
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) -m benchmarks
+
+clean:
+	-$(PY) -m ecomstream kafka down
+	rm -rf var runs reports .pytest_cache .mypy_cache .ruff_cache

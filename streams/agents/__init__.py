@@ -1,0 +1,1 @@
+"""Agents: each reads a topic, calls ``ecomstream`` logic, writes topics or tables."""

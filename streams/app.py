@@ -1,0 +1,59 @@
+"""The Faust app, built from :class:`ecomstream.config.Settings`.
+
+Reading this file shows the whole topology: topics, agents, web pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import faust
+from faust.web import Request, Response, View
+
+from ecomstream import metrics
+from ecomstream.config import Settings
+from streams.agents.ingest import BatchHandler, register_ingest
+from streams.topics import Topics, declare_topics
+
+
+def create_app(settings: Settings | None = None) -> faust.App:
+    settings = settings or Settings()
+    app = faust.App(
+        f"{settings.topic_prefix}{settings.app_id}",
+        broker=";".join(f"kafka://{b}" for b in settings.bootstrap_servers.split(",")),
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        producer_max_request_size=8 * 1024 * 1024,
+        consumer_max_fetch_size=8 * 1024 * 1024,
+        producer_acks=-1,
+        broker_session_timeout=10,
+        broker_heartbeat_interval=1,
+        stream_buffer_maxsize=8192,
+        autodiscover=False,
+    )
+    topics = declare_topics(app, settings)
+    handlers: Sequence[BatchHandler] = ()
+    register_ingest(app, topics, settings, handlers)
+    _register_pages(app, topics)
+    return app
+
+
+def _register_pages(app: faust.App, topics: Topics) -> None:
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(metrics.exposition(), content_type="text/plain; version=0.0.4")
+
+    @app.page("/ready")
+    class Ready(View):
+        """200 once partitions are assigned and the worker is not rebalancing."""
+
+        async def get(self, request: Request) -> Response:
+            ready = bool(app.consumer.assignment()) and not app.rebalancing
+            return self.json({"ready": ready}, status=200 if ready else 503)
