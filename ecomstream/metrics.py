@@ -9,6 +9,7 @@ review text.
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -54,7 +55,96 @@ EVENT_TIME_LAG = Gauge(
     registry=REGISTRY,
 )
 
+CONSUMER_LAG = Gauge(
+    "ecomstream_consumer_lag_messages",
+    "Messages between the committed offset and the end of a partition.",
+    ["topic", "partition"],
+    registry=REGISTRY,
+)
+TABLE_KEYS = Gauge(
+    "ecomstream_table_keys",
+    "Keys held by a table on this worker.",
+    ["table"],
+    registry=REGISTRY,
+)
+
+# Scoring (review sentiment through Triton or in-process).
+SCORER_REQUEST_SECONDS = Histogram(
+    "ecomstream_scorer_request_seconds",
+    "Latency of one scoring request (one micro-batch).",
+    ["scorer"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+SCORER_BATCH_SIZE = Histogram(
+    "ecomstream_scorer_batch_size",
+    "Reviews per scoring request.",
+    ["scorer"],
+    buckets=_BATCH_BUCKETS,
+    registry=REGISTRY,
+)
+SCORER_ERRORS = Counter(
+    "ecomstream_scorer_errors_total",
+    "Failed scoring requests, by kind (unavailable, timeout, invalid).",
+    ["scorer", "kind"],
+    registry=REGISTRY,
+)
+SCORER_CIRCUIT_OPEN = Gauge(
+    "ecomstream_scorer_circuit_open",
+    "1 while the circuit to the scorer is open and scoring waits.",
+    ["scorer"],
+    registry=REGISTRY,
+)
+REVIEWS_SCORED = Counter(
+    "ecomstream_reviews_scored_total",
+    "Reviews scored, by predicted label.",
+    ["label"],
+    registry=REGISTRY,
+)
+
+# Business outputs.
+SENTIMENT_ALERTS = Counter(
+    "ecomstream_sentiment_alerts_total",
+    "Sentiment alerts emitted, by state (firing, resolved) and severity.",
+    ["state", "severity"],
+    registry=REGISTRY,
+)
+SENTIMENT_ALERTS_OPEN = Gauge(
+    "ecomstream_sentiment_alerts_open",
+    "Sentiment incidents currently firing on this worker.",
+    registry=REGISTRY,
+)
+RECOMMENDATION_UPDATES = Counter(
+    "ecomstream_recommendation_updates_total",
+    "Recommendation updates emitted.",
+    registry=REGISTRY,
+)
+
 
 def exposition() -> bytes:
     """The text exposition format of every metric above."""
     return generate_latest(REGISTRY)
+
+
+def sample_values(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """Samples named ``name`` in an exposition text, keyed by their sorted labels.
+
+    Why: the demo's summary and the tests read a worker's /metrics the way
+    Prometheus would, instead of reaching into the worker.
+
+    >>> text = 'x_total{topic="a"} 3.0\\nx_total{topic="b"} 1.0\\n'
+    >>> sample_values(text, "x_total")
+    {(('topic', 'a'),): 3.0, (('topic', 'b'),): 1.0}
+    """
+    values: dict[tuple[tuple[str, str], ...], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                values[tuple(sorted(sample.labels.items()))] = sample.value
+    return values
+
+
+def total(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels``."""
+    wanted = set(labels.items())
+    return sum(v for k, v in sample_values(text, name).items() if wanted <= set(k))

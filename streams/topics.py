@@ -9,8 +9,7 @@ from faust.types import TopicT
 
 from ecomstream.config import Settings
 from ecomstream.events import INPUT_TOPICS
-
-OUTPUT_TOPICS = ("review-scores", "sentiment-alerts", "recommendation-updates", "dead-letters")
+from ecomstream.topics import OUTPUT_TOPICS
 
 
 @dataclass(frozen=True)
@@ -43,3 +42,4 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
         dead_letters=raw("dead-letters"),
         logical_name={settings.topic(n): n for n in (*INPUT_TOPICS, *OUTPUT_TOPICS)},
     )
+

@@ -1,4 +1,5 @@
 pytest_plugins = [
     "ecomstream.testing.kafka",
     "ecomstream.testing.triton",
+    "ecomstream.testing.worker",
 ]
