@@ -8,7 +8,7 @@ leader, then the worker starts.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 
@@ -17,6 +17,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from ecomstream.config import Settings
 from ecomstream.events import INPUT_TOPICS
+from ecomstream.launchers.process import wait_for_async
 
 log = logging.getLogger(__name__)
 
@@ -37,32 +38,24 @@ async def ensure_topics(
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
-        existing = set(await admin.list_topics())
-        missing = [n for n in wanted if n not in existing]
+        missing = [n for n in wanted if n not in set(await admin.list_topics())]
         if missing:
             log.info("creating topics %s", ", ".join(missing))
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
                 await admin.create_topics(
                     [NewTopic(n, partitions, replication_factor) for n in missing]
                 )
-            except TopicAlreadyExistsError:
-                pass  # another worker created them first
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
+
+        async def all_have_leaders() -> bool:
             described = await admin.describe_topics(wanted)
-            ready = {
-                t["topic"]
-                for t in described
-                if t["error_code"] == 0
+            return all(
+                t["error_code"] == 0
                 and t["partitions"]
                 and all(p["leader"] >= 0 for p in t["partitions"])
-            }
-            if ready >= set(wanted):
-                return
-            if loop.time() > deadline:
-                raise TimeoutError(f"topics without leaders: {sorted(set(wanted) - ready)}")
-            await asyncio.sleep(0.1)
+                for t in described
+            )
+
+        await wait_for_async(all_have_leaders, timeout, 0.05, description=f"leaders for {wanted}")
     finally:
         await admin.close()
 

@@ -1,4 +1,4 @@
-"""Valid events are processed and hostile ones dead-lettered, exactly, by a real worker on real Kafka."""
+"""A real worker on real Kafka: every valid event processed, every bad one dead-lettered."""
 
 from __future__ import annotations
 
@@ -96,4 +96,3 @@ async def test_every_valid_event_is_processed_and_every_bad_one_dead_lettered(
         assert metrics.total(text, "ecomstream_dead_letters_total", reason=reason) == count
     assert metrics.total(text, "ecomstream_events_consumed_total") == len(messages)
     assert worker.pid is not None and worker.is_ready(), "the worker keeps running"
-
