@@ -67,3 +67,33 @@ async def ensure_contract_topics(settings: Settings) -> None:
         partitions=settings.partitions,
         replication_factor=settings.replication_factor,
     )
+
+
+async def topic_sizes(bootstrap_servers: str, names: Iterable[str]) -> dict[str, int]:
+    """Records per topic (sum of partition end offsets); 0 for a topic that does not exist."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    wanted = list(names)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(wanted)
+    finally:
+        await admin.close()
+    tps = [
+        TopicPartition(t["topic"], p["partition"])
+        for t in described
+        if t["error_code"] == 0
+        for p in t["partitions"]
+    ]
+    sizes = dict.fromkeys(wanted, 0)
+    if not tps:
+        return sizes
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        for tp, end in (await consumer.end_offsets(tps)).items():
+            sizes[tp.topic] += end
+    finally:
+        await consumer.stop()
+    return sizes
