@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -49,7 +50,7 @@ def machine() -> dict[str, str]:
 def write(name: str, title: str, variants: Sequence[Variant], params: dict[str, object]) -> Path:
     """Write ``results/<name>.json`` and ``results/<name>.md``; return the markdown path."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    info = {
+    info: dict[str, Any] = {
         "name": name,
         "title": title,
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

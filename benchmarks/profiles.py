@@ -1,0 +1,199 @@
+"""Micro-benchmark of the profile / recommendation logic in pure Python (no broker).
+
+Events come from the shop simulator (or ``--jsonl``) and go through the same
+functions the Faust handler calls, in batches of ``--batch`` events:
+
+* ``update``  — :func:`process_batch` with profiles kept as objects (an in-process cache);
+* ``+codec``  — profiles read as bytes and written back as bytes once per batch
+  (a Faust table holding our codec's bytes);
+* ``+items``  — also the item owner's work: fold the batch's deltas into an
+  :class:`ItemIndex` and encode each touched record and delta once;
+* ``rank``    — one :func:`recommend` per debounced trigger (reported per list and
+  as the share of events that trigger one).
+
+The first half of the events warms the state up; only the second half is timed.
+Writes ``benchmarks/results/profiles.json`` and prints a markdown table.
+
+    .venv/bin/python -m benchmarks.profiles --users 20000 --events 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ecomstream.deadletters import SourcePosition
+from ecomstream.events import INPUT_TOPICS, Rejection, decode_event
+from ecomstream.ingest import Accepted
+from ecomstream.profiles.codec import encode_profile
+from ecomstream.profiles.profile import UserProfile
+from ecomstream.recommend.items import ItemIndex, encode_delta, encode_item
+from ecomstream.recommend.pipeline import DEFAULT_PIPELINE_CONFIG, process_batch
+from ecomstream.recommend.recommender import recommend
+
+RESULTS = Path(__file__).parent / "results" / "profiles.json"
+
+
+def simulated(users: int, events: int, seed: int) -> list[Accepted]:
+    from ecomstream.simulator.config import SimConfig
+    from ecomstream.simulator.shop import generate
+
+    out: list[Accepted] = []
+    offsets: dict[str, int] = {}
+    for sim in generate(SimConfig(seed=seed, users=users, events=events, duration_s=None)):
+        offset = offsets.get(sim.topic, 0)
+        offsets[sim.topic] = offset + 1
+        out.append(Accepted(SourcePosition(sim.topic, 0, offset), sim.key.encode(), sim.event))
+    return out
+
+
+def from_jsonl(path: Path, limit: int) -> list[Accepted]:
+    out: list[Accepted] = []
+    with path.open("rb") as lines:
+        for offset, line in enumerate(lines):
+            record = orjson.loads(line)
+            if record["topic"] not in INPUT_TOPICS:
+                continue
+            event = decode_event(record["topic"], orjson.dumps(record["value"]))
+            if not isinstance(event, Rejection):
+                out.append(Accepted(SourcePosition(record["topic"], 0, offset), None, event))
+            if len(out) >= limit:
+                break
+    return out
+
+
+def batches(events: Sequence[Accepted], size: int) -> list[Sequence[Accepted]]:
+    return [events[i : i + size] for i in range(0, len(events), size)]
+
+
+def run(events: Sequence[Accepted], batch: int, mode: str) -> dict[str, Any]:
+    half = len(events) // 2
+    warm, timed = batches(events[:half], batch), batches(events[half:], batch)
+    objects: dict[str, UserProfile] = {}
+    stored: dict[str, bytes] = {}
+    items = ItemIndex(DEFAULT_PIPELINE_CONFIG.items)
+    cfg = DEFAULT_PIPELINE_CONFIG
+    triggers = ranks = 0
+    rank_s = 0.0
+
+    def one(chunk: Sequence[Accepted], measure_rank: bool) -> None:
+        nonlocal triggers, ranks, rank_s
+        if mode == "update":
+            out = process_batch(chunk, objects.get, cfg)
+            objects.update(out.profiles)
+        else:
+            out = process_batch(chunk, stored.get, cfg)
+            stored.update(out.encoded_profiles(cfg.profile))
+        if mode in ("+items", "rank"):
+            for delta in out.item_deltas.values():
+                encode_delta(delta)
+                encode_item(items.apply_delta(delta))
+        else:  # the item state still has to exist for ranking
+            for delta in out.item_deltas.values():
+                items.apply_delta(delta)
+        if measure_rank:
+            triggers += len(out.triggers)
+            if mode == "rank":
+                t0 = time.perf_counter()
+                for trig in out.triggers:
+                    update = recommend(out.profiles[trig.user_id], items, trig.event_id, trig.ts)
+                    update.to_json()
+                    ranks += 1
+                rank_s += time.perf_counter() - t0
+
+    for chunk in warm:
+        one(chunk, False)
+    gc.collect()
+    started = time.perf_counter()
+    for chunk in timed:
+        one(chunk, True)
+    seconds = time.perf_counter() - started
+    n = sum(len(c) for c in timed)
+    result: dict[str, Any] = {
+        "mode": mode,
+        "events": n,
+        "seconds": round(seconds, 3),
+        "events_per_s": round(n / seconds),
+        "trigger_share": round(triggers / n, 4),
+    }
+    if mode == "rank":
+        result["ranks"] = ranks
+        result["ms_per_rank"] = round(1000 * rank_s / max(ranks, 1), 3)
+        result["events_per_s_without_ranking"] = round(n / (seconds - rank_s))
+    if mode == "+codec":
+        sizes = sorted(len(b) for b in stored.values())
+        result["profile_bytes"] = {
+            "users": len(sizes),
+            "median": statistics.median(sizes),
+            "p90": sizes[int(0.9 * (len(sizes) - 1))],
+            "max": sizes[-1],
+            "mean": round(statistics.fmean(sizes), 1),
+        }
+    return result
+
+
+def saturated_profile_bytes(events: Sequence[Accepted]) -> int:
+    """A heavy user: one profile fed every event of the run (all lists at their caps)."""
+    p = UserProfile("u0123456")
+    from ecomstream.profiles.profile import apply_event
+
+    for a in events[:20_000]:
+        apply_event(p, a.event)
+    p.offsets = {"clicks": [11, 123_456_789], "purchases": [11, 1_234_567], "reviews": [11, 9]}
+    return len(encode_profile(p))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--jsonl", type=Path)
+    parser.add_argument("--modes", default="update,+codec,+items,rank")
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    events = (
+        from_jsonl(args.jsonl, args.events)
+        if args.jsonl
+        else simulated(args.users, args.events, args.seed)
+    )
+    print(f"{len(events):,} events ready in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    rows = [run(events, args.batch, mode) for mode in args.modes.split(",")]
+    report = {
+        "events": len(events),
+        "users": args.users,
+        "batch": args.batch,
+        "python": sys.version.split()[0],
+        "results": rows,
+        "saturated_profile_bytes": saturated_profile_bytes(events),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    print("| mode | events/s | triggers/event | notes |")
+    print("| --- | ---: | ---: | --- |")
+    for r in rows:
+        notes = ""
+        if "ms_per_rank" in r:
+            notes = (
+                f"{r['ms_per_rank']} ms per list; {r['events_per_s_without_ranking']:,} ev/s "
+                "without ranking"
+            )
+        if "profile_bytes" in r:
+            b = r["profile_bytes"]
+            notes = f"profile bytes median {b['median']}, p90 {b['p90']}, max {b['max']}"
+        print(f"| {r['mode']} | {r['events_per_s']:,} | {r['trigger_share']} | {notes} |")
+    print(f"\nsaturated profile: {report['saturated_profile_bytes']} bytes; → {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
