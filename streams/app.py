@@ -18,6 +18,7 @@ from streams.topics import Topics, declare_topics
 
 def create_app(settings: Settings | None = None) -> faust.App:
     settings = settings or Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     app = faust.App(
         f"{settings.topic_prefix}{settings.app_id}",
         broker=";".join(f"kafka://{b}" for b in settings.bootstrap_servers.split(",")),

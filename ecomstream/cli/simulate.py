@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from ecomstream.config import Settings
+from ecomstream.events import INPUT_TOPICS
 from ecomstream.simulator.config import (
     DEFAULT_DURATION_S,
     IncidentSpec,
@@ -48,11 +49,42 @@ def _incidents(
         raise click.BadParameter(str(exc)) from None
 
 
+async def _produce(
+    config: SimConfig,
+    settings: Settings,
+    bootstrap_servers: str,
+    *,
+    rate: float,
+    truth_path: Path,
+    progress: bool,
+) -> RunSummary:
+    """Create the input topics if missing (as the workers would), then produce the run."""
+    from ecomstream.topics import ensure_topics
+
+    await ensure_topics(
+        bootstrap_servers,
+        [settings.topic(name) for name in INPUT_TOPICS],
+        partitions=settings.partitions,
+        replication_factor=settings.replication_factor,
+    )
+    return await run_to_kafka(
+        config,
+        bootstrap_servers=bootstrap_servers,
+        topic_name=settings.topic,
+        rate=rate,
+        truth_path=truth_path,
+        progress=progress,
+    )
+
+
+_D = SimConfig()  # option defaults come from the library's, so the two never drift
+
+
 @click.command(name="simulate")
-@click.option("--seed", type=int, default=42, show_default=True, help="Same seed → same run.")
-@click.option("--users", type=click.IntRange(min=1), default=10_000, show_default=True)
-@click.option("--items", type=click.IntRange(min=1), default=600, show_default=True)
-@click.option("--categories", type=click.IntRange(1, 64), default=10, show_default=True)
+@click.option("--seed", type=int, default=_D.seed, show_default=True, help="Same seed → same run.")
+@click.option("--users", type=click.IntRange(min=1), default=_D.users, show_default=True)
+@click.option("--items", type=click.IntRange(min=1), default=_D.items, show_default=True)
+@click.option("--categories", type=click.IntRange(1, 64), default=_D.categories, show_default=True)
 @click.option(
     "--start",
     "start_ms",
@@ -71,10 +103,30 @@ def _incidents(
 @click.option(
     "--sessions-per-user-hour",
     type=click.FloatRange(min=0, min_open=True),
-    default=1.0,
+    default=_D.sessions_per_user_hour,
     show_default=True,
 )
-@click.option("--review-rate", type=click.FloatRange(0, 1), default=0.6, show_default=True)
+@click.option(
+    "--review-rate",
+    type=click.FloatRange(0, 1),
+    default=_D.review_rate,
+    show_default=True,
+    help="Share of purchased items that get a review.",
+)
+@click.option(
+    "--review-influence",
+    type=click.FloatRange(0, 1),
+    default=_D.review_influence,
+    show_default=True,
+    help="How much recent reviews sway shoppers (0: an incident does not hurt sales).",
+)
+@click.option(
+    "--deals",
+    type=click.IntRange(min=0),
+    default=_D.deals,
+    show_default=True,
+    help="Featured items (incident items first) that sell far better than the rest.",
+)
 @click.option(
     "--incident",
     "incidents",
@@ -127,6 +179,8 @@ def simulate(
     events: int | None,
     sessions_per_user_hour: float,
     review_rate: float,
+    review_influence: float,
+    deals: int,
     incidents: tuple[IncidentSpec, ...],
     random_incidents: int,
     incident_duration_s: float | None,
@@ -150,6 +204,8 @@ def simulate(
             events=events,
             sessions_per_user_hour=sessions_per_user_hour,
             review_rate=review_rate,
+            review_influence=review_influence,
+            deals=deals,
             incidents=incidents,
             random_incidents=random_incidents,
             incident_duration_s=incident_duration_s,
@@ -164,10 +220,10 @@ def simulate(
         else:
             settings = Settings()
             summary = asyncio.run(
-                run_to_kafka(
+                _produce(
                     config,
-                    bootstrap_servers=bootstrap_servers or settings.bootstrap_servers,
-                    topic_name=settings.topic,
+                    settings,
+                    bootstrap_servers or settings.bootstrap_servers,
                     rate=rate,
                     truth_path=truth_path,
                     progress=progress,
