@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     max_review_chars: int = Field(5_000, description="Longer review text is a validation failure.")
     ingest_batch_size: int = Field(1_000, description="Events taken per ingest batch.")
     ingest_batch_ms: int = Field(50, description="Longest wait to fill an ingest batch.")
+    score_reviews: bool = Field(True, description="Run the review scoring agent.")
 
     def topic(self, name: str) -> str:
         """The physical topic name for a contract topic name."""

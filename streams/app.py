@@ -13,6 +13,7 @@ from faust.web import Request, Response, View
 from ecomstream import metrics
 from ecomstream.config import Settings
 from streams.agents.ingest import BatchHandler, register_ingest
+from streams.agents.scoring import register_scoring
 from streams.topics import Topics, declare_topics
 
 
@@ -41,6 +42,8 @@ def create_app(settings: Settings | None = None) -> faust.App:
     topics = declare_topics(app, settings)
     handlers: Sequence[BatchHandler] = ()
     register_ingest(app, topics, settings, handlers)
+    if settings.score_reviews:
+        register_scoring(app, topics, settings)
     _register_pages(app, topics)
     return app
 

@@ -15,6 +15,7 @@ from ecomstream.topics import OUTPUT_TOPICS
 @dataclass(frozen=True)
 class Topics:
     inputs: TopicT  # clicks, purchases and reviews, read as raw bytes
+    reviews: TopicT
     review_scores: TopicT
     sentiment_alerts: TopicT
     recommendation_updates: TopicT
@@ -36,10 +37,10 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
 
     return Topics(
         inputs=raw(*INPUT_TOPICS),
+        reviews=raw("reviews"),
         review_scores=raw("review-scores"),
         sentiment_alerts=raw("sentiment-alerts"),
         recommendation_updates=raw("recommendation-updates"),
         dead_letters=raw("dead-letters"),
         logical_name={settings.topic(n): n for n in (*INPUT_TOPICS, *OUTPUT_TOPICS)},
     )
-
