@@ -7,12 +7,13 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/system-deps.sh
+$(STAMP): pyproject.toml scripts/system-deps.sh tools/grafana-schema/package-lock.json
 	bash scripts/system-deps.sh
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[model,serving,dev]"
 	$(PY) -m ecomstream kafka install
+	npm ci --prefix tools/grafana-schema --no-audit --no-fund --silent
 	touch $(STAMP)
 
 demo: setup

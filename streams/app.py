@@ -44,8 +44,23 @@ def create_app(settings: Settings | None = None) -> faust.App:
     register_ingest(app, topics, settings, handlers)
     if settings.score_reviews:
         register_scoring(app, topics, settings)
+    _register_lag_gauge(app, topics)
     _register_pages(app, topics)
     return app
+
+
+def _register_lag_gauge(app: faust.App, topics: Topics) -> None:
+    @app.timer(interval=2.0)
+    async def export_consumer_lag() -> None:
+        """Lag = end of partition minus committed offset, for every assigned partition."""
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            committed = consumer._committed_offset.get(tp) or 0  # no public accessor in Faust
+            name = topics.logical_name.get(tp.topic, tp.topic)
+            metrics.CONSUMER_LAG.labels(name, str(tp.partition)).set(max(highwater - committed, 0))
 
 
 def _register_pages(app: faust.App, topics: Topics) -> None:

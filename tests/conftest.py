@@ -2,4 +2,5 @@ pytest_plugins = [
     "ecomstream.testing.kafka",
     "ecomstream.testing.triton",
     "ecomstream.testing.worker",
+    "ecomstream.testing.prometheus",
 ]

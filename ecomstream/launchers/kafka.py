@@ -306,8 +306,15 @@ class _Reader:
 
 
 def new_cluster_id() -> str:
-    """A Kafka cluster id: a random UUID as 22 chars of URL-safe base64."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A Kafka cluster id: a random UUID as 22 chars of URL-safe base64.
+
+    Never starting with '-' (as Kafka's own ``Uuid.randomUuid``): the storage
+    tool's argument parser would take such an id for an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def read_properties(path: Path) -> dict[str, str]:
@@ -325,10 +332,12 @@ class KafkaBroker:
     """One single-node KRaft Kafka broker owning ``data_dir``, stopped by PID.
 
     ``fast_start`` runs the JVM with C1 only (``-XX:TieredStopAtLevel=1``):
-    ~0.5 s faster to ready, at some peak throughput — right for tests, not
-    for benchmarks. ``class_data_sharing`` keeps an AppCDS archive of the
-    broker's classes next to the jars (made on the first clean stop), which
-    saves another ~0.5 s per start at no run-time cost.
+    ~0.5 s faster to ready on an idle machine, 2 s+ when the cores are busy
+    (C2 compiler threads compete); peak throughput may suffer in long runs —
+    right for tests, off by default for benchmarks. ``class_data_sharing``
+    keeps an AppCDS archive of the broker's classes next to the jars (made on
+    the first clean stop), which saves another ~0.5 s per start at no
+    run-time cost.
     """
 
     def __init__(
@@ -359,16 +368,21 @@ class KafkaBroker:
     def from_data_dir(cls, data_dir: Path | str, **kwargs: object) -> KafkaBroker:
         """A handle on a data dir with the ports it was last started with (for down/status)."""
         broker = cls(data_dir, **kwargs)  # type: ignore[arg-type]
-        if broker.server_properties.is_file():
-            props = read_properties(broker.server_properties)
-            for listener in props.get("listeners", "").split(","):
-                name, _, address = listener.partition("://")
-                listen_host, _, listen_port = address.rpartition(":")
-                if name == "PLAINTEXT" and listen_port.isdigit():
-                    broker.host, broker.port = listen_host, int(listen_port)
-                elif name == "CONTROLLER" and listen_port.isdigit():
-                    broker.controller_port = int(listen_port)
+        broker._load_listeners()
         return broker
+
+    def _load_listeners(self) -> None:
+        """Take host and ports from the server.properties last written here, if any."""
+        if not self.server_properties.is_file():
+            return
+        props = read_properties(self.server_properties)
+        for listener in props.get("listeners", "").split(","):
+            name, _, address = listener.partition("://")
+            listen_host, _, listen_port = address.rpartition(":")
+            if name == "PLAINTEXT" and listen_port.isdigit():
+                self.host, self.port = listen_host, int(listen_port)
+            elif name == "CONTROLLER" and listen_port.isdigit():
+                self.controller_port = int(listen_port)
 
     # ----------------------------------------------------------------- paths
 
@@ -565,6 +579,7 @@ class KafkaBroker:
         existing = self.pid()
         if existing is not None:
             log.info("Kafka already running for %s (pid %d)", self.data_dir, existing)
+            self._load_listeners()  # it listens where it was started, not where we asked
             self._wait_ready(existing, timeout)
             return self.bootstrap_servers
         for port in (self.port, self.controller_port):

@@ -16,7 +16,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from ecomstream.launchers.kafka import KAFKA_VERSION, KafkaBroker, KafkaError
+from ecomstream.launchers.kafka import (
+    KAFKA_VERSION,
+    KafkaBroker,
+    KafkaError,
+    fetch_metadata,
+    new_cluster_id,
+    render_pom,
+)
 from ecomstream.launchers.process import cmdline_mentions, is_alive
 from ecomstream.testing.kafka import (
     consume_all,
@@ -277,3 +284,28 @@ def test_cli_up_status_down_leaves_no_process(tmp_path: Path) -> None:
     finally:
         if pid is not None and is_alive(pid):
             KafkaBroker.from_data_dir(data_dir).stop()
+
+
+def test_cluster_ids_are_safe_command_line_arguments() -> None:
+    ids = {new_cluster_id() for _ in range(5000)}
+    assert len(ids) == 5000
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)
+
+
+def test_pom_pins_the_broker_and_its_log4j2_binding() -> None:
+    pom = render_pom()
+    assert f"<artifactId>kafka_2.13</artifactId>\n      <version>{KAFKA_VERSION}</version>" in pom
+    assert "<artifactId>log4j-slf4j-impl</artifactId>" in pom
+
+
+async def test_metadata_probe_sees_topics_without_creating_them(
+    kafka_broker: KafkaBroker,
+) -> None:
+    bootstrap, topic, absent = kafka_broker.bootstrap_servers, unique("probe"), unique("absent")
+    await create_topics(bootstrap, [topic], partitions=3)
+    meta = fetch_metadata(kafka_broker.host, kafka_broker.port, topics=[topic, absent])
+    assert dict(meta.topics) == {topic: (0, 1, 2)}
+    again = fetch_metadata(kafka_broker.host, kafka_broker.port, topics=[absent])
+    assert absent not in again.topics
+    with pytest.raises(TimeoutError, match="to exist"):
+        await consume_until(bootstrap, absent, 1, timeout=0.5)
