@@ -3,13 +3,16 @@
 Events come from the shop simulator (or ``--jsonl``) and go through the same
 functions the Faust handler calls, in batches of ``--batch`` events:
 
-* ``update``  — :func:`process_batch` with profiles kept as objects (an in-process cache);
-* ``+codec``  — profiles read as bytes and written back as bytes once per batch
-  (a Faust table holding our codec's bytes);
-* ``+items``  — also the item owner's work: fold the batch's deltas into an
-  :class:`ItemIndex` and encode each touched record and delta once;
-* ``rank``    — one :func:`recommend` per debounced trigger (reported per list and
-  as the share of events that trigger one).
+* ``update`` — :func:`process_batch` with profiles kept as objects, nothing encoded
+  (the logic alone);
+* ``cached`` — as the stream should run it: decoded profiles in a :class:`ProfileCache`,
+  each touched profile encoded once per batch for the table/changelog;
+* ``codec``  — no cache: every touched profile decoded from bytes and encoded back
+  once per batch;
+* ``items``  — ``cached`` plus the item owner's work: fold the batch's deltas into an
+  :class:`ItemIndex`, encode each delta and each touched record once;
+* ``rank``   — ``items`` plus one :func:`recommend` (and its JSON) per debounced
+  trigger, reported per list and as the share of events that trigger one.
 
 The first half of the events warms the state up; only the second half is timed.
 Writes ``benchmarks/results/profiles.json`` and prints a markdown table.
@@ -24,6 +27,7 @@ import gc
 import statistics
 import sys
 import time
+import tracemalloc
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,10 +37,16 @@ import orjson
 from ecomstream.deadletters import SourcePosition
 from ecomstream.events import INPUT_TOPICS, Rejection, decode_event
 from ecomstream.ingest import Accepted
-from ecomstream.profiles.codec import encode_profile
+from ecomstream.profiles.codec import decode_profile, encode_profile
+from ecomstream.profiles.config import ProfileConfig
 from ecomstream.profiles.profile import UserProfile
 from ecomstream.recommend.items import ItemIndex, encode_delta, encode_item
-from ecomstream.recommend.pipeline import DEFAULT_PIPELINE_CONFIG, process_batch
+from ecomstream.recommend.pipeline import (
+    DEFAULT_PIPELINE_CONFIG,
+    PipelineConfig,
+    ProfileCache,
+    process_batch,
+)
 from ecomstream.recommend.recommender import recommend
 
 RESULTS = Path(__file__).parent / "results" / "profiles.json"
@@ -74,32 +84,35 @@ def batches(events: Sequence[Accepted], size: int) -> list[Sequence[Accepted]]:
     return [events[i : i + size] for i in range(0, len(events), size)]
 
 
-def run(events: Sequence[Accepted], batch: int, mode: str) -> dict[str, Any]:
+MODES = ("update", "cached", "codec", "items", "rank")
+
+
+def run(
+    events: Sequence[Accepted], batch: int, mode: str, cfg: PipelineConfig = DEFAULT_PIPELINE_CONFIG
+) -> dict[str, Any]:
+    """One mode (module docstring); the first half of ``events`` warms up, the rest is timed."""
     half = len(events) // 2
     warm, timed = batches(events[:half], batch), batches(events[half:], batch)
-    objects: dict[str, UserProfile] = {}
     stored: dict[str, bytes] = {}
-    items = ItemIndex(DEFAULT_PIPELINE_CONFIG.items)
-    cfg = DEFAULT_PIPELINE_CONFIG
+    cache = ProfileCache(maxsize=10**9)
+    load = cache.loader(stored.get) if mode != "codec" else stored.get
+    items = ItemIndex(cfg.items)
     triggers = ranks = 0
     rank_s = 0.0
 
-    def one(chunk: Sequence[Accepted], measure_rank: bool) -> None:
+    def one(chunk: Sequence[Accepted], measure: bool) -> None:
         nonlocal triggers, ranks, rank_s
-        if mode == "update":
-            out = process_batch(chunk, objects.get, cfg)
-            objects.update(out.profiles)
-        else:
-            out = process_batch(chunk, stored.get, cfg)
+        out = process_batch(chunk, load, cfg)
+        if mode != "update":
             stored.update(out.encoded_profiles(cfg.profile))
-        if mode in ("+items", "rank"):
-            for delta in out.item_deltas.values():
+        if mode != "codec":
+            cache.store(out.profiles)
+        for delta in out.item_deltas.values():
+            record = items.apply_delta(delta)
+            if mode in ("items", "rank"):
                 encode_delta(delta)
-                encode_item(items.apply_delta(delta))
-        else:  # the item state still has to exist for ranking
-            for delta in out.item_deltas.values():
-                items.apply_delta(delta)
-        if measure_rank:
+                encode_item(record)
+        if measure:
             triggers += len(out.triggers)
             if mode == "rank":
                 t0 = time.perf_counter()
@@ -112,23 +125,26 @@ def run(events: Sequence[Accepted], batch: int, mode: str) -> dict[str, Any]:
     for chunk in warm:
         one(chunk, False)
     gc.collect()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for chunk in timed:
         one(chunk, True)
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     n = sum(len(c) for c in timed)
     result: dict[str, Any] = {
         "mode": mode,
         "events": n,
         "seconds": round(seconds, 3),
         "events_per_s": round(n / seconds),
+        "cpu_seconds": round(cpu, 3),
+        "events_per_cpu_s": round(n / cpu),
         "trigger_share": round(triggers / n, 4),
     }
     if mode == "rank":
         result["ranks"] = ranks
         result["ms_per_rank"] = round(1000 * rank_s / max(ranks, 1), 3)
         result["events_per_s_without_ranking"] = round(n / (seconds - rank_s))
-    if mode == "+codec":
+    if mode == "cached":
         sizes = sorted(len(b) for b in stored.values())
         result["profile_bytes"] = {
             "users": len(sizes),
@@ -137,7 +153,20 @@ def run(events: Sequence[Accepted], batch: int, mode: str) -> dict[str, Any]:
             "max": sizes[-1],
             "mean": round(statistics.fmean(sizes), 1),
         }
+        result["python_bytes_per_cached_profile"] = python_bytes_per_profile(stored, cfg)
     return result
+
+
+def python_bytes_per_profile(stored: dict[str, bytes], cfg: PipelineConfig) -> int:
+    """Heap bytes of decoded profiles (what a ``ProfileCache`` holds), by tracemalloc."""
+    sample = list(stored.values())[:5_000]
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    kept = [decode_profile(raw, cfg.profile) for raw in sample]
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return round((after - before) / max(len(kept), 1))
 
 
 def saturated_profile_bytes(events: Sequence[Accepted]) -> int:
@@ -158,8 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--jsonl", type=Path)
-    parser.add_argument("--modes", default="update,+codec,+items,rank")
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--debounce", type=float, default=ProfileConfig().debounce_s)
     args = parser.parse_args(argv)
+    cfg = PipelineConfig(profile=ProfileConfig(debounce_s=args.debounce))
     t0 = time.perf_counter()
     events = (
         from_jsonl(args.jsonl, args.events)
@@ -167,19 +198,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         else simulated(args.users, args.events, args.seed)
     )
     print(f"{len(events):,} events ready in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-    rows = [run(events, args.batch, mode) for mode in args.modes.split(",")]
+    rows = [run(events, args.batch, mode, cfg) for mode in args.modes.split(",")]
     report = {
         "events": len(events),
         "users": args.users,
         "batch": args.batch,
+        "debounce_s": args.debounce,
         "python": sys.version.split()[0],
         "results": rows,
         "saturated_profile_bytes": saturated_profile_bytes(events),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
-    print("| mode | events/s | triggers/event | notes |")
-    print("| --- | ---: | ---: | --- |")
+    print("| mode | events/s (wall) | events/CPU-s | triggers/event | notes |")
+    print("| --- | ---: | ---: | ---: | --- |")
     for r in rows:
         notes = ""
         if "ms_per_rank" in r:
@@ -189,8 +221,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if "profile_bytes" in r:
             b = r["profile_bytes"]
-            notes = f"profile bytes median {b['median']}, p90 {b['p90']}, max {b['max']}"
-        print(f"| {r['mode']} | {r['events_per_s']:,} | {r['trigger_share']} | {notes} |")
+            notes = (
+                f"profile bytes median {b['median']:.0f}, p90 {b['p90']}, max {b['max']}; "
+                f"{r['python_bytes_per_cached_profile']} B per decoded profile in memory"
+            )
+        print(
+            f"| {r['mode']} | {r['events_per_s']:,} | {r['events_per_cpu_s']:,} | "
+            f"{r['trigger_share']} | {notes} |"
+        )
     print(f"\nsaturated profile: {report['saturated_profile_bytes']} bytes; → {RESULTS}")
     return 0
 

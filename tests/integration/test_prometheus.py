@@ -306,10 +306,7 @@ def test_scraped_counts_and_quantiles_match_the_run(
     batches = scalar('sum(ecomstream_batch_size_count{agent="ingest"})')
     events = scalar('sum(ecomstream_batch_size_sum{agent="ingest"})')
     assert batches and events == sum(worker.produced.values())
-    p50 = scalar(
-        'histogram_quantile(0.5, sum by (le) (ecomstream_processing_seconds_bucket{agent="ingest"}))'
-    )
-    p99 = scalar(
-        'histogram_quantile(0.99, sum by (le) (ecomstream_processing_seconds_bucket{agent="ingest"}))'
-    )
+    buckets = 'sum by (le) (ecomstream_processing_seconds_bucket{agent="ingest"})'
+    p50 = scalar(f"histogram_quantile(0.5, {buckets})")
+    p99 = scalar(f"histogram_quantile(0.99, {buckets})")
     assert p50 is not None and p99 is not None and 0 < p50 <= p99 <= 10
