@@ -1,0 +1,125 @@
+"""Parameters of the sentiment windows, baselines and the alert detector.
+
+Why one frozen dataclass: the detector is a pure function of (config, input order),
+so the config is what makes two runs comparable; evaluation reports print it.
+``from_env`` reads ``ECOMSTREAM_ALERT_<FIELD>`` so the worker is configured like
+everything else in ecomstream.
+
+>>> config = AlertConfig()
+>>> config.window_ms // 60_000, config.bucket_ms // 60_000, config.grace_ms // 1000
+(30, 5, 120)
+>>> AlertConfig.from_env({"ECOMSTREAM_ALERT_MIN_REVIEWS": "8",
+...                       "ECOMSTREAM_ALERT_EVIDENCE_TEXT": "false"}).min_reviews
+8
+>>> AlertConfig(grace_ms=40 * 60_000)
+Traceback (most recent call last):
+...
+ValueError: grace_ms must be at most window_ms - bucket_ms (1500000), got 2400000
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+ENV_PREFIX: Final = "ECOMSTREAM_ALERT_"
+MINUTE_MS: Final = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class AlertConfig:
+    """Every knob of the sentiment-alert logic (times in event-time milliseconds)."""
+
+    # Windows: the current window is the newest ``window_buckets`` buckets of ``bucket_ms``.
+    bucket_ms: int = 5 * MINUTE_MS
+    window_buckets: int = 6
+    # Reviews older than (max event time seen - grace) whose bucket has closed are dropped.
+    grace_ms: int = 2 * MINUTE_MS
+
+    # Baselines: exponentially decayed counts of reviews that left the window (item) or whose
+    # bucket closed (category), shrunk toward the level above with a pseudo-count.
+    baseline_half_life_ms: int = 6 * 60 * MINUTE_MS
+    item_pseudo_count: float = 10.0  # item baseline ← category prior
+    category_pseudo_count: float = 30.0  # category prior ← global_prior
+    global_prior: float = 0.15  # negative share assumed before a category has data
+
+    # Detector: Wilson score bounds of the window's negative share.
+    z_fire: float = 3.0  # one-sided ~0.13% per test at the boundary
+    z_resolve: float = 1.645  # one-sided 5%
+    min_reviews: int = 6
+    min_negative: int = 5
+    warn_margin: float = 0.20  # fire: lower bound > baseline + warn_margin
+    critical_margin: float = 0.40  # critical: lower bound > baseline + critical_margin
+    resolve_margin: float = 0.10  # resolve: lower bound at z_resolve <= baseline + resolve_margin
+    # True: resolve only on evidence of recovery (upper bound at z_resolve below baseline +
+    # resolve_margin) or on an empty window; slow for items with a few reviews an hour.
+    resolve_on_evidence: bool = False
+    cooldown_ms: int = 60 * MINUTE_MS  # after a resolution, no new episode for this long
+
+    # Evidence: the most negative reviews of the window, carried by the alert.
+    evidence_count: int = 3
+    evidence_chars: int = 120
+    evidence_text: bool = True  # False: review ids only, no text kept in state or alerts
+
+    def __post_init__(self) -> None:
+        if self.bucket_ms <= 0 or self.window_buckets < 1:
+            raise ValueError("bucket_ms and window_buckets must be positive")
+        if not 0 <= self.grace_ms <= self.window_ms - self.bucket_ms:
+            raise ValueError(
+                f"grace_ms must be at most window_ms - bucket_ms "
+                f"({self.window_ms - self.bucket_ms}), got {self.grace_ms}"
+            )
+        if self.baseline_half_life_ms <= 0:
+            raise ValueError("baseline_half_life_ms must be positive")
+        if self.item_pseudo_count <= 0 or self.category_pseudo_count <= 0:
+            raise ValueError("pseudo-counts must be positive")
+        if not 0.0 < self.global_prior < 1.0:
+            raise ValueError("global_prior must be in (0, 1)")
+        if self.z_fire <= 0 or self.z_resolve <= 0:
+            raise ValueError("z values must be positive")
+        if self.min_reviews < 1 or not 0 <= self.min_negative <= self.min_reviews:
+            raise ValueError("need min_reviews >= 1 and 0 <= min_negative <= min_reviews")
+        if not 0.0 <= self.resolve_margin <= self.warn_margin <= self.critical_margin:
+            raise ValueError("need 0 <= resolve_margin <= warn_margin <= critical_margin")
+        if self.cooldown_ms < self.bucket_ms:
+            # Episode ids hash the start bucket: two episodes must never start in one bucket.
+            raise ValueError("cooldown_ms must be at least bucket_ms")
+        if self.evidence_count < 0 or self.evidence_chars < 1:
+            raise ValueError("evidence_count must be >= 0 and evidence_chars >= 1")
+
+    @property
+    def window_ms(self) -> int:
+        return self.bucket_ms * self.window_buckets
+
+    @property
+    def decay_per_bucket(self) -> float:
+        """Weight a baseline count keeps after one more bucket of event time."""
+        return math.exp(-math.log(2.0) * self.bucket_ms / self.baseline_half_life_ms)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, prefix: str = ENV_PREFIX
+    ) -> AlertConfig:
+        """Defaults overridden by ``ECOMSTREAM_ALERT_<FIELD>`` variables (e.g. ``..._Z_FIRE``)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(prefix + f.name.upper())
+            if raw is None:
+                continue
+            kind = type(getattr(cls(), f.name))
+            if kind is bool:
+                values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            else:
+                values[f.name] = kind(raw)
+        return cls(**values)
+
+
+DEFAULT_CONFIG: Final = AlertConfig()

@@ -1,0 +1,505 @@
+"""Per-item sentiment state and the alert detector: ok → firing → resolved (cooldown) → ok.
+
+Detector choice. On every review (and on every clock advance) the item's current
+window — the last ``window_buckets`` event-time buckets — is tested against the
+item's baseline ``p0`` (decayed history that already left the window, shrunk toward
+the category prior). With ``k`` negative reviews out of ``n``:
+
+* **fire** when ``n >= min_reviews``, ``k >= min_negative`` and the *Wilson score
+  lower bound* of ``k/n`` at ``z_fire`` exceeds ``p0 + warn_margin``; severity is
+  ``critical`` when it also exceeds ``p0 + critical_margin`` (an episode that starts
+  as a warning is escalated once, with its own message, when it gets there);
+* **resolve** (hysteresis) when the window no longer shows a rise: the Wilson lower
+  bound at the laxer ``z_resolve`` is at most ``p0 + resolve_margin`` *and* the
+  window's share itself is back under ``p0 + warn_margin`` (reason ``recovered``), or
+  the window is empty (``no_data``). Firing needs the bound at ``z_fire`` above
+  ``p0 + warn_margin``, so between the two rules there is a gap of both confidence
+  and margin; the share condition keeps a thin window that is still mostly negative
+  (3 of 4, say) from ending an ongoing incident, which then re-fired after the
+  cooldown as a second episode (seen with a noisy scorer). The stricter rule —
+  the *upper* bound below ``p0 + resolve_margin``, i.e. proof of recovery — is
+  available as ``resolve_on_evidence``; at a baseline of 0.1 it needs 11 clean
+  reviews in one window, which an item selling a few an hour never gets (measured
+  on the simulator: episodes then stayed open 45–115 min after the recovery);
+* after a resolution the item is in **cooldown** for ``cooldown_ms``: no new episode.
+  While firing or cooling down, buckets do not feed the item's baseline (nor, via
+  ``in_baseline``, the category's), so an incident does not poison what it is
+  measured against. (Keeping out every *elevated* window too was tried: it censors
+  the upper tail of a stable item's windows, the baseline drifts down, and false
+  alarms rose from 0 to 18 in 120k quiet reviews; a slow-to-fire incident can
+  therefore still nudge its item's baseline up by the buckets that leave the window
+  before it fires.)
+
+Why the Wilson bound: it is O(1) per review, it is honest for the small counts
+that most items have (the normal-approximation "Wald" interval collapses to zero
+width at k = 0 or k = n, and an EWMA z-score of the per-review 0/1 label assumes
+a variance that the baseline share only estimates; its false-alarm rate swings
+with the review rate), and "the lower 99.9% bound of the negative share is 20
+points above usual" reads well in an alert. Testing against ``p0 + margin``
+instead of ``p0`` asks for a *material* rise, not merely a significant one, which
+keeps busy items from firing on small drifts. An exact one-sided binomial
+p-value ``P(X >= k | n, p0)`` is attached to each alert for triage (computed only
+when an alert is emitted). Testing after every review is a sequential test; the
+margin, ``z_fire`` = 3 and the minimum counts hold the false-alarm rate down
+(measured by :mod:`ecomstream.alerts.evaluate` on incident-free runs).
+
+Why baselines lag by one window: the window being tested is then independent of
+the baseline it is compared with, and the early reviews of a developing incident
+are still in the window — never in the baseline — when it fires.
+
+Determinism: everything is a function of the inputs in order; episode ids hash the
+item and the start bucket, alert ids add the transition (see ``records``).
+
+>>> detector = SentimentDetector(AlertConfig(min_reviews=4, min_negative=4))
+>>> state = detector.new_state("i1", "home")
+>>> t0 = 1_767_225_600_000
+>>> bad = [ScoredReview(f"r{i}", "i1", "home", t0 + i * 60_000, True, 0.9) for i in range(5)]
+>>> [a.state + "/" + a.severity for r in bad for a in detector.observe(state, r).alerts]
+['firing/warning']
+>>> state.phase_name
+'firing'
+>>> detector.load(state.to_bytes()).to_bytes() == state.to_bytes()
+True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Final, NamedTuple
+
+import orjson
+
+from ecomstream.alerts.baseline import DecayedRate
+from ecomstream.alerts.config import DEFAULT_CONFIG, AlertConfig
+from ecomstream.alerts.records import (
+    SEVERITIES,
+    AlertRecord,
+    AlertState,
+    Evidence,
+    ScoredReview,
+    Severity,
+    alert_id,
+    episode_id,
+    excerpt,
+)
+from ecomstream.alerts.windows import (
+    ITEM_FIELDS,
+    NEG,
+    BucketRing,
+    N,
+    WindowStats,
+    bucket_of,
+    is_too_late,
+)
+
+OK, FIRING, COOLDOWN = 0, 1, 2
+PHASES: Final = ("ok", "firing", "cooldown")
+ITEM_CODEC_VERSION: Final = 1
+NO_BUCKET: Final = -(2**62)
+
+
+def wilson_interval(negative: int, reviews: int, z: float) -> tuple[float, float]:
+    """Wilson score interval of ``negative / reviews`` (``(0, 1)`` when there are no reviews).
+
+    >>> [round(x, 3) for x in wilson_interval(8, 10, 1.96)]
+    [0.49, 0.943]
+    >>> [round(x, 3) for x in wilson_interval(5, 5, 3.0)]
+    [0.357, 1.0]
+    """
+    if reviews <= 0:
+        return 0.0, 1.0
+    p = negative / reviews
+    z2 = z * z
+    denom = 1.0 + z2 / reviews
+    centre = (p + z2 / (2 * reviews)) / denom
+    half = z * math.sqrt(max(0.0, p * (1 - p) / reviews + z2 / (4 * reviews * reviews))) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def binomial_sf(k: int, n: int, p: float) -> float:
+    """Exact ``P(X >= k)`` for ``X ~ Binomial(n, p)`` (log-space sum, O(n - k)).
+
+    >>> round(binomial_sf(8, 10, 0.2), 6)
+    7.8e-05
+    >>> binomial_sf(0, 10, 0.3), binomial_sf(11, 10, 0.3)
+    (1.0, 0.0)
+    """
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+    if p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    lp, lq = math.log(p), math.log1p(-p)
+    log_n = math.lgamma(n + 1)
+    terms = [
+        log_n - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * lp + (n - i) * lq
+        for i in range(k, n + 1)
+    ]
+    top = max(terms)
+    return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
+
+
+class Assessment(NamedTuple):
+    """The numbers behind a decision at one moment (for timelines and debugging)."""
+
+    ts: int
+    reviews: int
+    negative: int
+    negative_share: float | None
+    baseline: float
+    lower: float
+    upper: float
+    threshold: float
+    phase: str
+
+
+@dataclass(slots=True)
+class Observation:
+    """What :meth:`SentimentDetector.observe` returns: alerts to send, and whether it counted."""
+
+    alerts: list[AlertRecord] = field(default_factory=list)
+    accepted: bool = True
+
+    @property
+    def too_late(self) -> bool:
+        """The review came after its bucket closed and was dropped (count it in a metric)."""
+        return not self.accepted
+
+
+# Evidence entry: (p_negative rounded to 0.01, ts, review_id, excerpt or None).
+EvidenceRow = tuple[float, int, str, str | None]
+
+
+class ItemState:
+    """Everything the detector keeps per item; serialises to a few hundred bytes."""
+
+    __slots__ = (
+        "category",
+        "clock",
+        "cooldown_until",
+        "episode_start",
+        "evidence",
+        "item_id",
+        "late",
+        "phase",
+        "prior",
+        "rate",
+        "ring",
+        "severity",
+        "taint_until",
+    )
+
+    def __init__(self, item_id: str, category: str, config: AlertConfig) -> None:
+        self.item_id = item_id
+        self.category = category
+        self.clock = 0  # max event time seen (or advanced to)
+        self.ring = BucketRing(config.window_buckets, ITEM_FIELDS)
+        self.rate = DecayedRate()  # baseline: buckets that left the window, decayed
+        self.prior = config.global_prior  # the category prior last handed in
+        self.phase = OK
+        self.severity = 0  # index into SEVERITIES of the current / last episode
+        self.episode_start: int | None = None
+        self.taint_until = NO_BUCKET  # buckets up to here never feed the baseline
+        self.cooldown_until = 0
+        self.evidence: list[EvidenceRow] = []
+        self.late = 0  # reviews dropped as too late
+
+    @property
+    def phase_name(self) -> str:
+        return PHASES[self.phase]
+
+    @property
+    def firing(self) -> bool:
+        return self.phase == FIRING
+
+    @property
+    def episode_id(self) -> str | None:
+        if self.episode_start is None:
+            return None
+        return episode_id(self.item_id, self.episode_start)
+
+    def to_bytes(self) -> bytes:
+        """Compact JSON array (versioned) for a Faust table with raw bytes values."""
+        return orjson.dumps(
+            [
+                ITEM_CODEC_VERSION,
+                self.item_id,
+                self.category,
+                self.clock,
+                self.ring.encode(),
+                self.rate.encode(),
+                self.prior,
+                self.phase,
+                self.severity,
+                self.episode_start,
+                None if self.taint_until == NO_BUCKET else self.taint_until,
+                self.cooldown_until,
+                [list(row) for row in self.evidence],
+                self.late,
+            ]
+        )
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, config: AlertConfig = DEFAULT_CONFIG) -> ItemState:
+        data = orjson.loads(raw)
+        if not isinstance(data, list) or not data or data[0] != ITEM_CODEC_VERSION:
+            raise ValueError("not an item sentiment state of a known version")
+        (_, item_id, category, clock, ring, rate, prior, phase, severity, start, taint,
+         cooldown, evidence, late) = data  # fmt: skip
+        state = cls(item_id, category, config)
+        state.clock = clock
+        state.ring = BucketRing.decode(config.window_buckets, ITEM_FIELDS, ring)
+        state.rate = DecayedRate.decode(rate)
+        state.prior = prior
+        state.phase = phase
+        state.severity = severity
+        state.episode_start = start
+        state.taint_until = NO_BUCKET if taint is None else taint
+        state.cooldown_until = cooldown
+        state.evidence = [(p, ts, rid, text) for p, ts, rid, text in evidence]
+        state.late = late
+        return state
+
+
+class SentimentDetector:
+    """The stream logic, stateless itself: every call works on an :class:`ItemState`."""
+
+    def __init__(self, config: AlertConfig = DEFAULT_CONFIG) -> None:
+        self.config = config
+        self._decay = config.decay_per_bucket
+
+    # -- state ------------------------------------------------------------------------------
+    def new_state(self, item_id: str, category: str = "unknown") -> ItemState:
+        return ItemState(item_id, category, self.config)
+
+    def load(self, raw: bytes) -> ItemState:
+        return ItemState.from_bytes(raw, self.config)
+
+    # -- stream entry points ------------------------------------------------------------------
+    def observe(
+        self,
+        state: ItemState,
+        review: ScoredReview,
+        *,
+        prior: float | None = None,
+        now: int | None = None,
+    ) -> Observation:
+        """Count one scored review of ``state``'s item and return the alerts it causes.
+
+        ``prior``: the category prior (:func:`~ecomstream.alerts.baseline.category_prior`);
+        kept in the state for later :meth:`advance` calls. ``now``: the stream's max event
+        time if the caller tracks one (defaults to the review's time); the watermark is
+        ``max(now, everything seen) - grace_ms``. A review whose bucket closed before the
+        watermark is dropped: ``Observation.accepted`` is False.
+        """
+        config = self.config
+        if prior is not None:
+            state.prior = prior
+        state.category = review.category or state.category
+        clock = max(state.clock, review.ts, review.ts if now is None else now)
+        accepted = not is_too_late(review.ts, clock, config.grace_ms, config.bucket_ms)
+        self._roll(state, clock)
+        if accepted:
+            rating = review.rating
+            state.ring.add(
+                bucket_of(review.ts, config.bucket_ms),
+                (1, int(review.negative), rating or 0, int(rating is not None)),
+            )
+            if review.negative and config.evidence_count:
+                self._keep_evidence(state, review)
+        else:
+            state.late += 1
+        return Observation(self._evaluate(state), accepted)
+
+    def advance(
+        self, state: ItemState, now: int, *, prior: float | None = None
+    ) -> list[AlertRecord]:
+        """Move the item's clock to ``now`` without a review (a timer's tick): the window
+        slides, old buckets feed the baseline, and an episode may resolve."""
+        if prior is not None:
+            state.prior = prior
+        if state.ring.head is None or now <= state.clock:
+            return []
+        self._roll(state, now)
+        return self._evaluate(state)
+
+    # -- reading ------------------------------------------------------------------------------
+    def window(self, state: ItemState) -> WindowStats:
+        return WindowStats.of(state.ring, self.config.bucket_ms)
+
+    def baseline(self, state: ItemState) -> float:
+        """The item's expected negative share: its decayed history shrunk toward the prior."""
+        head = state.ring.head
+        if head is None:
+            return state.prior
+        return state.rate.share_at(
+            head - self.config.window_buckets,
+            self._decay,
+            state.prior,
+            self.config.item_pseudo_count,
+        )
+
+    def baseline_weight(self, state: ItemState) -> float:
+        head = state.ring.head
+        if head is None:
+            return 0.0
+        return state.rate.weight_at(head - self.config.window_buckets, self._decay)
+
+    def elevated(self, state: ItemState) -> bool:
+        """Whether the item's reviews should stay out of the category baseline right now:
+        an episode is open, or the window's negative share is already above its baseline
+        (Wilson lower bound at ``z_resolve`` over ``baseline + resolve_margin``), which
+        catches a developing incident before it fires."""
+        if state.phase == FIRING:
+            return True
+        totals = state.ring.totals()
+        return self._elevated(totals[NEG], totals[N], self.baseline(state))
+
+    def _elevated(self, negative: int, reviews: int, base: float) -> bool:
+        if not negative:
+            return False
+        lower, _ = wilson_interval(negative, reviews, self.config.z_resolve)
+        return lower > base + self.config.resolve_margin
+
+    def assess(self, state: ItemState) -> Assessment:
+        config = self.config
+        totals = state.ring.totals()
+        n, k = totals[N], totals[NEG]
+        base = self.baseline(state)
+        firing = state.phase == FIRING
+        lower, _ = wilson_interval(k, n, config.z_resolve if firing else config.z_fire)
+        _, upper = wilson_interval(k, n, config.z_resolve)
+        margin = config.resolve_margin if firing else config.warn_margin
+        return Assessment(
+            ts=state.clock,
+            reviews=n,
+            negative=k,
+            negative_share=k / n if n else None,
+            baseline=base,
+            lower=lower,
+            upper=upper,
+            threshold=min(1.0, base + margin),
+            phase=state.phase_name,
+        )
+
+    # -- internals ------------------------------------------------------------------------------
+    def _roll(self, state: ItemState, clock: int) -> None:
+        state.clock = clock
+        ring = state.ring
+        head = bucket_of(clock, self.config.bucket_ms)
+        if ring.head is not None and head <= ring.head:
+            return
+        if state.phase != OK:
+            # Buckets seen while an episode is open or cooling down stay out of the baseline.
+            state.taint_until = max(state.taint_until, head)
+        for bucket, values in ring.roll(head):
+            if bucket > state.taint_until:
+                state.rate.fold(bucket, values[N], values[NEG], self._decay)
+        if state.evidence:
+            start = (head - ring.width + 1) * self.config.bucket_ms
+            state.evidence = [row for row in state.evidence if row[1] >= start]
+
+    def _keep_evidence(self, state: ItemState, review: ScoredReview) -> None:
+        config = self.config
+        text = None
+        if config.evidence_text and review.excerpt:
+            text = excerpt(review.excerpt, config.evidence_chars)
+        row: EvidenceRow = (round(review.p_negative, 2), review.ts, review.review_id, text)
+        rows = state.evidence
+        if len(rows) >= config.evidence_count and row[:3] <= rows[-1][:3]:
+            return
+        rows.append(row)
+        rows.sort(key=lambda r: r[:3], reverse=True)
+        del rows[config.evidence_count :]
+
+    def _evaluate(self, state: ItemState) -> list[AlertRecord]:
+        config = self.config
+        head = state.ring.head
+        if head is None:
+            return []
+        if state.phase == COOLDOWN and state.clock >= state.cooldown_until:
+            state.phase = OK
+        totals = state.ring.totals()
+        n, k = totals[N], totals[NEG]
+        base = self.baseline(state)
+        enough = n >= config.min_reviews and k >= config.min_negative
+        if state.phase == FIRING:
+            state.taint_until = max(state.taint_until, head)
+            if n == 0:
+                return [self._resolve(state, base, "no_data")]
+            low, upper = wilson_interval(k, n, config.z_resolve)
+            level = base + config.resolve_margin
+            if config.resolve_on_evidence:
+                recovered = upper < level
+            else:
+                recovered = low <= level and k <= n * (base + config.warn_margin)
+            if recovered:
+                return [self._resolve(state, base, "recovered")]
+            if state.severity == 0 and enough:
+                lower, _ = wilson_interval(k, n, config.z_fire)
+                if lower > base + config.critical_margin:
+                    state.severity = 1
+                    threshold = base + config.critical_margin
+                    return [self._alert(state, "firing", base, threshold, "escalated")]
+            return []
+        if state.phase == OK and enough:
+            lower, _ = wilson_interval(k, n, config.z_fire)
+            if lower > base + config.warn_margin:
+                critical = lower > base + config.critical_margin
+                state.phase = FIRING
+                state.severity = int(critical)
+                state.episode_start = head * config.bucket_ms
+                state.taint_until = max(state.taint_until, head)
+                margin = config.critical_margin if critical else config.warn_margin
+                return [self._alert(state, "firing", base, base + margin, "threshold")]
+        return []
+
+    def _resolve(self, state: ItemState, base: float, reason: str) -> AlertRecord:
+        state.phase = COOLDOWN
+        state.cooldown_until = state.clock + self.config.cooldown_ms
+        return self._alert(state, "resolved", base, base + self.config.resolve_margin, reason)
+
+    def _alert(
+        self, state: ItemState, kind: AlertState, base: float, threshold: float, reason: str
+    ) -> AlertRecord:
+        config = self.config
+        stats = self.window(state)
+        z = config.z_fire if kind == "firing" else config.z_resolve
+        lower, _ = wilson_interval(stats.negative, stats.reviews, z)
+        _, upper = wilson_interval(stats.negative, stats.reviews, config.z_resolve)
+        assert state.episode_start is not None
+        episode = episode_id(state.item_id, state.episode_start)
+        severity: Severity = SEVERITIES[state.severity]
+        return AlertRecord(
+            alert_id=alert_id(episode, kind, severity),
+            episode_id=episode,
+            item_id=state.item_id,
+            category=state.category,
+            state=kind,
+            severity=severity,
+            ts=state.clock,
+            episode_start=state.episode_start,
+            window_start=stats.start_ms,
+            window_end=stats.end_ms,
+            reviews=stats.reviews,
+            negative=stats.negative,
+            negative_share=stats.negative_share,
+            mean_rating=stats.mean_rating,
+            baseline=base,
+            baseline_reviews=self.baseline_weight(state),
+            category_prior=state.prior,
+            lower=lower,
+            upper=upper,
+            z=z,
+            threshold=min(1.0, threshold),
+            p_value=binomial_sf(stats.negative, stats.reviews, base),
+            reason=reason,
+            evidence=tuple(
+                Evidence(rid, ts, p, text if config.evidence_text else None)
+                for p, ts, rid, text in state.evidence
+            ),
+        )
