@@ -28,7 +28,7 @@ import statistics
 import sys
 import time
 import tracemalloc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from ecomstream.ingest import Accepted
 from ecomstream.profiles.codec import decode_profile, encode_profile
 from ecomstream.profiles.config import ProfileConfig
 from ecomstream.profiles.profile import UserProfile
-from ecomstream.recommend.items import ItemIndex, encode_delta, encode_item
+from ecomstream.recommend.items import ItemIndex, decode_item, encode_delta, encode_item
 from ecomstream.recommend.pipeline import (
     DEFAULT_PIPELINE_CONFIG,
     PipelineConfig,
@@ -144,6 +144,15 @@ def run(
         result["ranks"] = ranks
         result["ms_per_rank"] = round(1000 * rank_s / max(ranks, 1), 3)
         result["events_per_s_without_ranking"] = round(n / (seconds - rank_s))
+    if mode == "items":
+        blobs = [encode_item(r) for r in items.records.values()]
+        sizes = sorted(len(b) for b in blobs)
+        result["item_record_bytes"] = {
+            "items": len(sizes),
+            "median": statistics.median(sizes),
+            "max": sizes[-1],
+            "python_bytes_per_record": heap_bytes(blobs, decode_item),
+        }
     if mode == "cached":
         sizes = sorted(len(b) for b in stored.values())
         result["profile_bytes"] = {
@@ -153,17 +162,19 @@ def run(
             "max": sizes[-1],
             "mean": round(statistics.fmean(sizes), 1),
         }
-        result["python_bytes_per_cached_profile"] = python_bytes_per_profile(stored, cfg)
+        sample = list(stored.values())[:5_000]
+        result["python_bytes_per_cached_profile"] = heap_bytes(
+            sample, lambda raw: decode_profile(raw, cfg.profile)
+        )
     return result
 
 
-def python_bytes_per_profile(stored: dict[str, bytes], cfg: PipelineConfig) -> int:
-    """Heap bytes of decoded profiles (what a ``ProfileCache`` holds), by tracemalloc."""
-    sample = list(stored.values())[:5_000]
+def heap_bytes(blobs: Sequence[bytes], decode: Callable[[bytes], object]) -> int:
+    """Mean heap bytes of one decoded value (tracemalloc over a sample)."""
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    kept = [decode_profile(raw, cfg.profile) for raw in sample]
+    kept = [decode(raw) for raw in blobs]
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     return round((after - before) / max(len(kept), 1))
@@ -218,6 +229,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             notes = (
                 f"{r['ms_per_rank']} ms per list; {r['events_per_s_without_ranking']:,} ev/s "
                 "without ranking"
+            )
+        if "item_record_bytes" in r:
+            b = r["item_record_bytes"]
+            notes = (
+                f"item record bytes median {b['median']:.0f}, max {b['max']}; "
+                f"{b['python_bytes_per_record']} B per decoded record in memory"
             )
         if "profile_bytes" in r:
             b = r["profile_bytes"]

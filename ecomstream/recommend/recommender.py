@@ -1,0 +1,390 @@
+"""Top-K recommendations for one user, with reasons, as a ``RecommendationUpdate``.
+
+Candidates and their behavioural relevance (all non-negative, summed per item):
+
+* **co-visitation** — for each of the user's ``seeds`` most recent items ``r`` (weight
+  ``w_r`` = strength / 4 × 2^(−age / recent_half_life)): ``w_covis · w_r · P(i | r)``,
+  with ``P(i | r)`` the decayed share of ``r``'s co-visits that were with ``i``;
+* **category popularity** — for each of the user's top ``categories`` ``c`` (share
+  ``s_c`` of the user's interest): ``w_popular · s_c · pop(i) / pop(top item of c)``;
+* **recently seen, not bought** — ``w_recent · w_i`` for the recent items themselves
+  ("still in your cart", "you viewed this recently"): the user's own intent;
+* **shop-wide popularity** as a fallback when the above give fewer than K items.
+
+Then: items the user bought in the last ``exclude_bought_s`` are removed; the score is
+multiplied by the item's sentiment multiplier (below) when ``use_sentiment``;
+the list is diversified greedily — each pick from a category multiplies the
+remaining scores of that category by ``diversity`` (optionally a hard
+``max_per_category``); ties break on item_id, so the output is deterministic.
+
+Sentiment multiplier: with ``q0`` the shop-wide share of positive review mass and
+``(neg, pos)`` the item's decayed review mass, ``q = (pos + a·q0) / (neg + pos + a)``
+(``a`` pseudo-reviews of prior) and ``m = clamp((q / q0)^γ, floor, ceiling)``; an open
+sentiment incident multiplies ``m`` by ``incident_multiplier``. An item with no
+reviews gets ``m = 1``; bad recent reviews or an incident make it sink.
+
+>>> from ecomstream.profiles.profile import UserProfile
+>>> from ecomstream.recommend.items import ItemDelta, ItemIndex
+>>> index = ItemIndex()
+>>> for item, pop in (("i1", 5.0), ("i2", 3.0), ("i3", 1.0)):
+...     _ = index.apply_delta(ItemDelta(item, "books", lm=1_000, pop=pop))
+>>> p = UserProfile("u1"); p.cats, p.lm, p.ts = {"books": 1.0}, 1_000, 1_000
+>>> p.bought = {"i1": 900}
+>>> update = recommend(p, index, "e9", 1_000, RecommenderConfig(k=2))
+>>> [(r.item_id, r.reasons[0]) for r in update.items]
+[('i2', 'popular in your category books'), ('i3', 'popular in your category books')]
+>>> update.update_id == update_id("u1", "e9")
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from ecomstream.profiles.config import (
+    CARTED,
+    CLICKED,
+    DEFAULT_PROFILE_CONFIG,
+    SEEN,
+    WISHED,
+    ProfileConfig,
+)
+from ecomstream.profiles.profile import UserProfile
+from ecomstream.recommend.items import (
+    ALL,
+    DEFAULT_ITEM_CONFIG,
+    ItemConfig,
+    ItemRecord,
+    ItemView,
+)
+
+COVIS, POPULAR, RECENT, SHOP = 0, 1, 2, 3
+_RECENT_REASON: Final = {
+    CARTED: "still in your cart",
+    WISHED: "on your wish list",
+    CLICKED: "you looked at this recently",
+    SEEN: "you viewed this recently",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RecommenderConfig:
+    k: int = 10
+    seeds: int = 10  # recent items whose co-visitation neighbours are candidates
+    neighbours_per_seed: int = 10  # the most co-visited items of each seed
+    recent_half_life_s: float = 3600.0
+    categories: int = 3  # top categories whose popular items are candidates
+    per_category: int = 20
+    w_covis: float = 1.0
+    w_popular: float = 0.3
+    w_recent: float = 0.5
+    w_shop: float = 0.05  # fallback: shop-wide popular items
+    exclude_bought_s: float = 7 * 86400.0  # 0: never exclude what was bought
+    diversity: float = 0.8  # 1.0: no diversification
+    max_per_category: int | None = None
+    use_sentiment: bool = True
+    sentiment_pseudo_reviews: float = 5.0
+    sentiment_exponent: float = 1.0
+    sentiment_floor: float = 0.2
+    sentiment_ceiling: float = 1.5
+    incident_multiplier: float = 0.1
+    demote_below: float = 0.85  # multipliers below this are explained as a demotion
+    praise_above: float = 1.1
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError("k must be at least 1")
+        if not 0.0 < self.diversity <= 1.0:
+            raise ValueError("diversity must be in (0, 1]")
+
+
+DEFAULT_RECOMMENDER_CONFIG: Final = RecommenderConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class RankedItem:
+    item_id: str
+    category: str
+    score: float
+    reasons: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "item_id": self.item_id,
+            "category": self.category,
+            "score": self.score,
+            "reasons": list(self.reasons),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendationUpdate:
+    """The value written to ``recommendation-updates`` (key: user_id)."""
+
+    update_id: str
+    user_id: str
+    trigger_event_id: str
+    ts: int  # event time of the trigger
+    items: tuple[RankedItem, ...]
+    profile: dict[str, Any]
+
+    def item_ids(self) -> list[str]:
+        return [r.item_id for r in self.items]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "update_id": self.update_id,
+            "user_id": self.user_id,
+            "trigger_event_id": self.trigger_event_id,
+            "ts": self.ts,
+            "items": [r.to_dict() for r in self.items],
+            "profile": self.profile,
+        }
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> RecommendationUpdate:
+        d = orjson.loads(raw)
+        return cls(
+            update_id=d["update_id"],
+            user_id=d["user_id"],
+            trigger_event_id=d["trigger_event_id"],
+            ts=d["ts"],
+            items=tuple(
+                RankedItem(r["item_id"], r["category"], r["score"], tuple(r["reasons"]))
+                for r in d["items"]
+            ),
+            profile=d["profile"],
+        )
+
+
+def update_id(user_id: str, event_id: str) -> str:
+    """Deterministic id of the update a trigger event causes (a redelivery repeats it).
+
+    >>> update_id("u1", "e42")
+    'ca110a00a67b781fcde7e359'
+    """
+    digest = hashlib.blake2b(f"{user_id}\x1f{event_id}".encode(), digest_size=12)
+    return digest.hexdigest()
+
+
+def sentiment_multiplier(
+    record: ItemRecord,
+    now: int,
+    prior: float,
+    config: RecommenderConfig = DEFAULT_RECOMMENDER_CONFIG,
+    item_config: ItemConfig = DEFAULT_ITEM_CONFIG,
+) -> tuple[float, str | None]:
+    """``(multiplier, reason or None)`` for one item (module docstring).
+
+    >>> from ecomstream.recommend.items import ItemRecord
+    >>> r = ItemRecord("i1"); r.slm, r.neg, r.pos = 1_000, 8.0, 2.0
+    >>> m, why = sentiment_multiplier(r, 1_000, prior=0.8)
+    >>> round(m, 3), why
+    (0.5, 'demoted: negative reviews (80% negative recently)')
+    """
+    m = 1.0
+    reason = None
+    neg, pos = record.sentiment_counts(now, item_config)
+    mass = neg + pos
+    if mass > 0.0 and prior > 0.0:
+        a = config.sentiment_pseudo_reviews
+        q = (pos + a * prior) / (mass + a)
+        m = (q / prior) ** config.sentiment_exponent
+        m = min(max(m, config.sentiment_floor), config.sentiment_ceiling)
+        if m < config.demote_below:
+            reason = f"demoted: negative reviews ({neg / mass:.0%} negative recently)"
+        elif m > config.praise_above:
+            reason = f"well reviewed ({pos / mass:.0%} positive recently)"
+    if record.incident:
+        m *= config.incident_multiplier
+        reason = "demoted: open quality incident"
+    return m, reason
+
+
+def _reason(kind: int, arg: Any) -> str:
+    if kind == COVIS:
+        return f"viewed together with {arg}"
+    if kind == POPULAR:
+        return f"popular in your category {arg}"
+    if kind == RECENT:
+        return _RECENT_REASON.get(arg, "you viewed this recently")
+    return "popular in the shop"
+
+
+Scored = tuple[float, str, str, str | None]  # (-score, item_id, category, sentiment note)
+
+
+def _diversify(scored: list[Scored], config: RecommenderConfig) -> list[Scored]:
+    """Greedy: the best head across categories, each pick damping its category.
+
+    Entries carry the *negated* score, so a plain sort is best first, ties by item id.
+    Only a category's first ``k`` items can ever be picked, so longer tails are cut first.
+    Returns entries with the (damped) score, positive.
+    """
+    scored.sort()
+    k = config.k
+    cap = k if config.max_per_category is None else config.max_per_category
+    damp = config.diversity
+    if damp == 1.0 and cap >= k:  # no diversification: plain order
+        return [(-neg, item, cat, note) for neg, item, cat, note in scored[:k]]
+    by_cat: dict[str, list[Scored]] = {}
+    for entry in scored:
+        entries = by_cat.get(entry[2])
+        if entries is None:
+            by_cat[entry[2]] = [entry]
+        elif len(entries) < k:
+            entries.append(entry)
+    picked: list[Scored] = []
+    taken = dict.fromkeys(by_cat, 0)
+    while len(picked) < k:
+        best: Scored | None = None
+        best_cat = ""
+        for cat, entries in by_cat.items():
+            n = taken[cat]
+            if n >= len(entries) or n >= cap:
+                continue
+            neg, item, _, note = entries[n]
+            adjusted = -neg * damp**n
+            if best is None or adjusted > best[0] or (adjusted == best[0] and item < best[1]):
+                best, best_cat = (adjusted, item, cat, note), cat
+        if best is None:
+            break
+        picked.append(best)
+        taken[best_cat] += 1
+    return picked
+
+
+def rank(
+    profile: UserProfile,
+    items: ItemView,
+    now: int,
+    config: RecommenderConfig = DEFAULT_RECOMMENDER_CONFIG,
+    item_config: ItemConfig = DEFAULT_ITEM_CONFIG,
+) -> tuple[RankedItem, ...]:
+    """The ranked list (module docstring) for ``profile`` at event time ``now``."""
+    cand: dict[str, float] = {}
+    get = cand.get
+    lookup = items.get
+    # What each source was fed with, to explain the final items only.
+    seeds: list[tuple[str, float, float, int, ItemRecord | None]] = []
+    categories: list[tuple[str, float, dict[str, float]]] = []
+
+    half_life = config.recent_half_life_s * 1000.0
+    w_recent, w_covis = config.w_recent, config.w_covis
+    per_seed = config.neighbours_per_seed
+    for item, seen_ts, strength in profile.recent_entries(config.seeds):
+        weight = strength / CARTED * 2.0 ** (-max(now - seen_ts, 0) / half_life)
+        if w_recent:
+            cand[item] = get(item, 0.0) + w_recent * weight
+        record = lookup(item)
+        if record is None or record.nb_total <= 0.0 or not w_covis:
+            seeds.append((item, weight, 0.0, strength, None))
+            continue
+        scale = w_covis * weight / record.nb_total
+        seeds.append((item, weight, scale, strength, record))
+        for other, count in record.top_neighbours(per_seed):
+            cand[other] = get(other, 0.0) + count * scale
+    if config.w_popular:
+        for category, share in profile.top_categories(config.categories):
+            top = items.top(category, config.per_category)
+            if not top or top[0][1] <= 0.0:
+                continue
+            scale = config.w_popular * share / top[0][1]
+            contributions = {other: pop * scale for other, pop in top}
+            categories.append((category, scale, contributions))
+            for other, value in contributions.items():
+                cand[other] = get(other, 0.0) + value
+    excluded: set[str] = set()
+    if config.exclude_bought_s > 0:
+        excluded = profile.bought_since(now - round(config.exclude_bought_s * 1000))
+    shop: dict[str, float] = {}
+    if config.w_shop and len(cand) - len(excluded.intersection(cand)) < config.k:
+        top = items.top(ALL, config.k + len(excluded))
+        if top and top[0][1] > 0.0:
+            scale = config.w_shop / top[0][1]
+            for other, pop in top:
+                cand[other] = get(other, 0.0) + pop * scale
+                shop[other] = pop * scale
+
+    use_sentiment = config.use_sentiment
+    prior = items.sentiment_prior(now) if use_sentiment else 0.0
+    scored: list[Scored] = []
+    for item, score in cand.items():
+        if item in excluded or score <= 0.0:
+            continue
+        record = lookup(item)
+        if record is None:
+            scored.append((-score, item, "", None))
+            continue
+        note = None
+        if use_sentiment and (record.slm or record.incident):
+            m, note = sentiment_multiplier(record, now, prior, config, item_config)
+            score *= m
+        scored.append((-score, item, record.category, note))
+
+    ranked = []
+    for score, item, category, note in _diversify(scored, config):
+        notes: list[tuple[float, int, Any]] = []
+        best_seed: tuple[float, int, Any] | None = None
+        for seed, weight, scale, strength, record in seeds:
+            if seed == item and w_recent:
+                notes.append((w_recent * weight, RECENT, strength))
+            if record is not None and item in record.nb:
+                value = record.nb[item] * scale
+                if best_seed is None or value > best_seed[0]:
+                    best_seed = (value, COVIS, seed)
+        if best_seed is not None:
+            notes.append(best_seed)
+        for category_name, _, contributions in categories:
+            if item in contributions:
+                notes.append((contributions[item], POPULAR, category_name))
+                break  # categories come strongest first
+        if item in shop:
+            notes.append((shop[item], SHOP, None))
+        notes.sort(key=lambda n: (-n[0], n[1]))
+        reasons = [_reason(kind, arg) for _, kind, arg in notes[:2]]
+        if note is not None:
+            reasons.append(note)
+        ranked.append(RankedItem(item, category, round(score, 6), tuple(reasons)))
+    return tuple(ranked)
+
+
+def recommend(
+    profile: UserProfile,
+    items: ItemView,
+    trigger_event_id: str,
+    ts: int,
+    config: RecommenderConfig = DEFAULT_RECOMMENDER_CONFIG,
+    item_config: ItemConfig = DEFAULT_ITEM_CONFIG,
+    profile_config: ProfileConfig = DEFAULT_PROFILE_CONFIG,
+) -> RecommendationUpdate:
+    """The update for ``profile`` caused by event ``trigger_event_id`` at event time ``ts``."""
+    return RecommendationUpdate(
+        update_id=update_id(profile.user_id, trigger_event_id),
+        user_id=profile.user_id,
+        trigger_event_id=trigger_event_id,
+        ts=ts,
+        items=rank(profile, items, ts, config, item_config),
+        profile=profile.summary(profile_config),
+    )
+
+
+def recommend_popular(
+    profile: UserProfile,
+    items: ItemView,
+    now: int,
+    config: RecommenderConfig = DEFAULT_RECOMMENDER_CONFIG,
+) -> list[str]:
+    """Baseline: the shop's most popular items, minus what the user just bought."""
+    excluded: set[str] = set()
+    if config.exclude_bought_s > 0:
+        excluded = profile.bought_since(now - round(config.exclude_bought_s * 1000))
+    top = items.top(ALL, config.k + len(excluded))
+    return [item for item, _ in top if item not in excluded][: config.k]
