@@ -6,6 +6,7 @@ settings, so a replay namespace or a test's free port is one field away.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from pydantic import Field
@@ -28,6 +29,14 @@ class Settings(BaseSettings):
     ingest_batch_size: int = Field(1_000, description="Events taken per ingest batch.")
     ingest_batch_ms: int = Field(50, description="Longest wait to fill an ingest batch.")
     score_reviews: bool = Field(True, description="Run the review scoring agent.")
+    commit_interval_ms: int = Field(100, description="Batch processors' transaction interval.")
+    instance_id: str = Field(
+        "", description="Stable per worker (fences a crashed predecessor); default host:port."
+    )
+
+    @property
+    def instance(self) -> str:
+        return self.instance_id or f"{socket.gethostname()}-{self.web_port}"
 
     def topic(self, name: str) -> str:
         """The physical topic name for a contract topic name."""

@@ -111,7 +111,13 @@ SENTIMENT_ALERTS = Counter(
 )
 SENTIMENT_ALERTS_OPEN = Gauge(
     "ecomstream_sentiment_alerts_open",
-    "Sentiment incidents currently firing on this worker.",
+    "Sentiment incidents currently firing, per item partition owned by this worker.",
+    ["partition"],
+    registry=REGISTRY,
+)
+SENTIMENT_LATE_REVIEWS = Counter(
+    "ecomstream_sentiment_late_reviews_total",
+    "Scored reviews older than the window grace period, left out of the windows.",
     registry=REGISTRY,
 )
 RECOMMENDATION_UPDATES = Counter(

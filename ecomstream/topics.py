@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 OUTPUT_TOPICS = ("review-scores", "sentiment-alerts", "recommendation-updates", "dead-letters")
 CONTRACT_TOPICS = (*INPUT_TOPICS, *OUTPUT_TOPICS)
+# Repartition topics between the batch processors, and the compacted item state replicas read.
+INTERNAL_TOPICS = ("item-deltas", "review-scores-by-user", "item-state")
+COMPACTED = frozenset({"item-state"})
 
 
 async def ensure_topics(
@@ -31,6 +34,7 @@ async def ensure_topics(
     *,
     partitions: int,
     replication_factor: int = 1,
+    compacted: Iterable[str] = (),
     timeout: float = 60.0,
 ) -> None:
     """Create the missing topics and wait until each of their partitions has a leader."""
@@ -42,8 +46,17 @@ async def ensure_topics(
         if missing:
             log.info("creating topics %s", ", ".join(missing))
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
+                compact = set(compacted)
                 await admin.create_topics(
-                    [NewTopic(n, partitions, replication_factor) for n in missing]
+                    [
+                        NewTopic(
+                            n,
+                            partitions,
+                            replication_factor,
+                            topic_configs={"cleanup.policy": "compact"} if n in compact else {},
+                        )
+                        for n in missing
+                    ]
                 )
 
         async def all_have_leaders() -> bool:
@@ -63,9 +76,10 @@ async def ensure_topics(
 async def ensure_contract_topics(settings: Settings) -> None:
     await ensure_topics(
         settings.bootstrap_servers,
-        [settings.topic(n) for n in CONTRACT_TOPICS],
+        [settings.topic(n) for n in (*CONTRACT_TOPICS, *INTERNAL_TOPICS)],
         partitions=settings.partitions,
         replication_factor=settings.replication_factor,
+        compacted=[settings.topic(n) for n in COMPACTED],
     )
 
 

@@ -5,15 +5,14 @@ Reading this file shows the whole topology: topics, agents, web pages.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import faust
 from faust.web import Request, Response, View
 
 from ecomstream import metrics
 from ecomstream.config import Settings
-from streams.agents.ingest import BatchHandler, register_ingest
+from ecomstream.processing import BatchProcessor
 from streams.agents.scoring import register_scoring
+from streams.processors import register_processors
 from streams.topics import Topics, declare_topics
 
 
@@ -40,12 +39,11 @@ def create_app(settings: Settings | None = None) -> faust.App:
         autodiscover=False,
     )
     topics = declare_topics(app, settings)
-    handlers: Sequence[BatchHandler] = ()
-    register_ingest(app, topics, settings, handlers)
+    processors = register_processors(app, settings)
     if settings.score_reviews:
         register_scoring(app, topics, settings)
     _register_lag_gauge(app, topics)
-    _register_pages(app, topics)
+    _register_pages(app, processors)
     return app
 
 
@@ -58,12 +56,14 @@ def _register_lag_gauge(app: faust.App, topics: Topics) -> None:
             highwater = consumer.highwater(tp)
             if highwater is None:
                 continue
-            committed = consumer._committed_offset.get(tp) or 0  # no public accessor in Faust
+            committed = (
+                getattr(consumer, "_committed_offset", {}).get(tp) or 0
+            )  # Faust: no public API
             name = topics.logical_name.get(tp.topic, tp.topic)
             metrics.CONSUMER_LAG.labels(name, str(tp.partition)).set(max(highwater - committed, 0))
 
 
-def _register_pages(app: faust.App, topics: Topics) -> None:
+def _register_pages(app: faust.App, processors: list[BatchProcessor]) -> None:
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
@@ -71,8 +71,12 @@ def _register_pages(app: faust.App, topics: Topics) -> None:
 
     @app.page("/ready")
     class Ready(View):
-        """200 once partitions are assigned and the worker is not rebalancing."""
+        """200 once the processors have recovered their partitions and Faust is not rebalancing."""
 
         async def get(self, request: Request) -> Response:
-            ready = bool(app.consumer.assignment()) and not app.rebalancing
+            ready = (
+                all(p.ready for p in processors)
+                and bool(app.consumer.assignment())
+                and not app.rebalancing
+            )
             return self.json({"ready": ready}, status=200 if ready else 503)

@@ -1,0 +1,136 @@
+"""Clicks, purchases and reviews → validation, user profiles, item deltas, recommendations.
+
+One partition's batch at a time (inputs are co-partitioned by user_id):
+refused messages go to ``dead-letters``; accepted events update the
+``profiles`` table (each touched profile is written to the changelog once per
+commit); item deltas go, keyed by item, to their owner (:mod:`.items`); users
+whose profile changed meaningfully (debounced) get a ``recommendation-updates``
+record ranked against the worker's replica of item state. Review scores
+re-keyed by user fold into the users' sentiment tendency.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from ecomstream import metrics
+from ecomstream.dataflows.names import TopicNames
+from ecomstream.deadletters import encode_dead_letter
+from ecomstream.events import Limits
+from ecomstream.ingest import RawMessage, count_by_topic, triage
+from ecomstream.processing import BatchContext, Record, TableSpec
+from ecomstream.profiles.codec import decode_profile, encode_profile
+from ecomstream.profiles.profile import UserProfile
+from ecomstream.profiles.scores import parse_review_score
+from ecomstream.recommend.items import ItemView, encode_delta
+from ecomstream.recommend.pipeline import (
+    DEFAULT_PIPELINE_CONFIG,
+    PipelineConfig,
+    process_batch,
+    process_review_scores,
+)
+from ecomstream.recommend.recommender import (
+    DEFAULT_RECOMMENDER_CONFIG,
+    RecommenderConfig,
+    recommend,
+)
+
+PROFILES: TableSpec[UserProfile] = TableSpec(
+    "profiles", encode=encode_profile, decode=decode_profile, mutable=True
+)
+AGENT = "behaviour"
+
+
+class BehaviourFlow:
+    tables = (PROFILES,)
+
+    def __init__(
+        self,
+        names: TopicNames,
+        items: ItemView,
+        *,
+        prefix: str = "",
+        limits: Limits | None = None,
+        pipeline: PipelineConfig = DEFAULT_PIPELINE_CONFIG,
+        recommender: RecommenderConfig = DEFAULT_RECOMMENDER_CONFIG,
+    ) -> None:
+        self.names = names
+        self.items = items
+        self.prefix = prefix
+        self.limits = limits or Limits()
+        self.pipeline = pipeline
+        self.recommender = recommender
+
+    @property
+    def input_topics(self) -> tuple[str, ...]:
+        n = self.names
+        return (n.clicks, n.purchases, n.reviews, n.review_scores_by_user)
+
+    def __call__(self, ctx: BatchContext, records: Sequence[Record]) -> None:
+        started = time.perf_counter()
+        raw: list[RawMessage] = []
+        scores: list[tuple[Any, str, int, int]] = []
+        for r in records:
+            if r.topic == self.names.review_scores_by_user:
+                score = parse_review_score(orjson.loads(r.value)) if r.value else None
+                if score is not None:
+                    scores.append((score, "review-scores-by-user", r.partition, r.offset))
+            else:
+                raw.append(
+                    RawMessage(
+                        r.topic.removeprefix(self.prefix), r.partition, r.offset, r.key, r.value
+                    )
+                )
+        profiles = ctx.table(PROFILES)
+        if raw:
+            self._events(ctx, raw, profiles)
+        if scores:
+            outcome = process_review_scores(scores, profiles.get, self.pipeline)
+            profiles.update(outcome.profiles)
+        metrics.BATCH_SIZE.labels(AGENT).observe(len(records))
+        metrics.PROCESSING_SECONDS.labels(AGENT).observe(time.perf_counter() - started)
+
+    def _events(self, ctx: BatchContext, raw: list[RawMessage], profiles: Any) -> None:
+        for name, n in count_by_topic_raw(raw).items():
+            metrics.EVENTS_CONSUMED.labels(name).inc(n)
+        result = triage(raw, self.limits)
+        now_ms = int(time.time() * 1000)
+        for refused in result.refused:
+            m = refused.message
+            metrics.DEAD_LETTERS.labels(m.topic, refused.rejection.reason).inc()
+            ctx.send(
+                self.names.dead_letters,
+                m.key,
+                encode_dead_letter(m.source, m.key, m.value, refused.rejection, now_ms),
+            )
+        if not result.accepted:
+            return
+        outcome = process_batch(result.accepted, profiles.get, self.pipeline)
+        profiles.update(outcome.profiles)
+        for item_id, delta in outcome.item_deltas.items():
+            ctx.send(self.names.item_deltas, item_id.encode(), encode_delta(delta))
+        for trigger in outcome.triggers:
+            update = recommend(
+                outcome.profiles[trigger.user_id],
+                self.items,
+                trigger.event_id,
+                trigger.ts,
+                self.recommender,
+            )
+            ctx.send(self.names.recommendation_updates, trigger.user_id.encode(), update.to_json())
+        metrics.RECOMMENDATION_UPDATES.inc(len(outcome.triggers))
+        for name, n in count_by_topic(result.accepted).items():
+            metrics.EVENTS_PROCESSED.labels(name).inc(n)
+        newest = max(a.event.ts for a in result.accepted)
+        metrics.EVENT_TIME_LAG.labels(AGENT).set(time.time() - newest / 1000)
+
+
+def count_by_topic_raw(messages: Sequence[RawMessage]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for m in messages:
+        counts[m.topic] = counts.get(m.topic, 0) + 1
+    return counts

@@ -1,0 +1,180 @@
+"""Item-side state, owned per item partition: popularity, co-visitation, sentiment, alerts.
+
+Inputs are keyed by item_id: ``item-deltas`` (from the behaviour flow) and
+``review-scores``. Per partition the flow keeps ``items`` (the recommender's
+item records) and ``sentiment`` (the alert detector's per-item windows and
+episodes) in changelogged tables; it emits ``sentiment-alerts``, re-keys each
+score by user for the profiles, and publishes every touched item record on the
+compacted ``item-state`` topic, which :class:`ItemReplica` turns into each
+worker's read-only index for ranking (one writer per item, a replica per worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from ecomstream import metrics
+from ecomstream.alerts.config import DEFAULT_CONFIG, AlertConfig
+from ecomstream.alerts.detector import FIRING, ItemState, SentimentDetector
+from ecomstream.alerts.monitor import SentimentMonitor
+from ecomstream.alerts.records import ScoredReview, encode_alert
+from ecomstream.dataflows.names import TopicNames
+from ecomstream.processing import BatchContext, Record, TableSpec
+from ecomstream.profiles.scores import parse_review_score
+from ecomstream.recommend.items import (
+    DEFAULT_ITEM_CONFIG,
+    ItemConfig,
+    ItemIndex,
+    ItemRecord,
+    apply_alert,
+    apply_delta,
+    apply_review_score,
+    decode_delta,
+    decode_item,
+    encode_item,
+)
+
+log = logging.getLogger(__name__)
+AGENT = "items"
+
+ITEMS: TableSpec[ItemRecord] = TableSpec(
+    "items", encode=encode_item, decode=decode_item, mutable=True
+)
+
+
+def _state_table(detector: SentimentDetector) -> TableSpec[ItemState]:
+    return TableSpec("sentiment", encode=ItemState.to_bytes, decode=detector.load, mutable=True)
+
+
+class ItemFlow:
+    def __init__(
+        self,
+        names: TopicNames,
+        *,
+        alerts: AlertConfig = DEFAULT_CONFIG,
+        items: ItemConfig = DEFAULT_ITEM_CONFIG,
+    ) -> None:
+        self.names = names
+        self.alert_config = alerts
+        self.item_config = items
+        self.detector = SentimentDetector(alerts)
+        self.sentiment = _state_table(self.detector)
+        self.tables = (ITEMS, self.sentiment)
+        self._monitors: dict[int, SentimentMonitor] = {}
+
+    @property
+    def input_topics(self) -> tuple[str, ...]:
+        return (self.names.item_deltas, self.names.review_scores)
+
+    def _monitor(self, ctx: BatchContext) -> SentimentMonitor:
+        """The partition's detector, reading and writing the ``sentiment`` table."""
+        states = ctx.table(self.sentiment)
+        monitor = self._monitors.get(ctx.partition)
+        if monitor is None:  # first batch since start or since recovery of this partition
+            monitor = SentimentMonitor(self.alert_config)
+            monitor.open = {k for k, v in states.items() if v.phase == FIRING}
+            self._monitors[ctx.partition] = monitor
+        monitor.items = states  # type: ignore[assignment]  # a dict-like view of the table
+        return monitor
+
+    def __call__(self, ctx: BatchContext, records: Sequence[Record]) -> None:
+        started = time.perf_counter()
+        items = ctx.table(ITEMS)
+        touched: set[str] = set()
+
+        def record_of(item_id: str) -> ItemRecord:
+            record = items.get(item_id)
+            if record is None:
+                record = items[item_id] = ItemRecord(item_id)
+            touched.add(item_id)
+            return record
+
+        monitor: SentimentMonitor | None = None
+        for r in records:
+            if r.value is None or r.key is None:
+                continue
+            if r.topic == self.names.item_deltas:
+                apply_delta(record_of(r.key.decode()), decode_delta(r.value), self.item_config)
+                continue
+            value = orjson.loads(r.value)
+            score = parse_review_score(value)
+            if score is None:
+                continue
+            apply_review_score(record_of(score.item_id), score, self.item_config)
+            ctx.send(self.names.review_scores_by_user, score.user_id.encode(), r.value)
+            monitor = monitor or self._monitor(ctx)
+            observation = monitor.observe(ScoredReview.from_dict(value))
+            if observation.too_late:
+                metrics.SENTIMENT_LATE_REVIEWS.inc()
+            for alert in observation.alerts:
+                firing = alert.state == "firing"
+                apply_alert(record_of(alert.item_id), firing, alert.ts)
+                ctx.send(self.names.sentiment_alerts, alert.item_id.encode(), encode_alert(alert))
+                metrics.SENTIMENT_ALERTS.labels(alert.state, alert.severity).inc()
+        if monitor is not None:
+            metrics.SENTIMENT_ALERTS_OPEN.labels(str(ctx.partition)).set(len(monitor.open))
+        for item_id in sorted(touched):
+            ctx.send(self.names.item_state, item_id.encode(), encode_item(items[item_id]))
+        metrics.BATCH_SIZE.labels(AGENT).observe(len(records))
+        metrics.PROCESSING_SECONDS.labels(AGENT).observe(time.perf_counter() - started)
+
+    def forget(self, partition: int) -> None:
+        self._monitors.pop(partition, None)
+
+
+class ItemReplica:
+    """This worker's read-only copy of every item, fed by the compacted ``item-state`` topic.
+
+    Why a replica: ranking a user's candidates needs any item's popularity,
+    neighbours and sentiment without a remote call; the owner (:class:`ItemFlow`)
+    is the only writer, so replicas never conflict.
+    """
+
+    def __init__(
+        self, bootstrap_servers: str, topic: str, config: ItemConfig = DEFAULT_ITEM_CONFIG
+    ):
+        self.index = ItemIndex(config)
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self._task: asyncio.Task[None] | None = None
+        self.records = 0
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+        await consumer.start()
+        partitions = consumer.partitions_for_topic(self.topic)
+        if not partitions:
+            await consumer.topics()
+            partitions = consumer.partitions_for_topic(self.topic) or set()
+        consumer.assign([TopicPartition(self.topic, p) for p in sorted(partitions)])
+        self._task = asyncio.create_task(self._run(consumer))
+
+    async def _run(self, consumer: AIOKafkaConsumer) -> None:
+        try:
+            while True:
+                batches = await consumer.getmany(timeout_ms=500, max_records=5_000)
+                for records in batches.values():
+                    for r in records:
+                        if r.value is not None:
+                            self.index.put(decode_item(r.value))
+                            self.records += 1
+        finally:
+            await consumer.stop()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
