@@ -111,3 +111,16 @@ async def topic_sizes(bootstrap_servers: str, names: Iterable[str]) -> dict[str,
     finally:
         await consumer.stop()
     return sizes
+
+
+async def partitions_of(bootstrap_servers: str, topic: str) -> list[int]:
+    """The partition numbers of an existing topic ([] when it does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(
+        p["partition"] for t in described if t["error_code"] == 0 for p in t["partitions"]
+    )

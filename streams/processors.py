@@ -15,7 +15,7 @@ from mode import Service
 from ecomstream.config import Settings
 from ecomstream.dataflows import BehaviourFlow, ItemFlow, ItemReplica, TopicNames
 from ecomstream.events import Limits
-from ecomstream.processing import BatchProcessor
+from ecomstream.processing import BatchProcessor, ProcessorCrashed
 
 
 def register_processors(app: faust.App, settings: Settings) -> list[BatchProcessor]:
@@ -63,6 +63,16 @@ def _host(app: faust.App, *parts: Any) -> None:
         async def on_start(self) -> None:
             for part in parts:
                 await part.start()
+                if isinstance(part, BatchProcessor):
+                    self.add_future(self._supervise(part))
+
+        async def _supervise(self, processor: BatchProcessor) -> None:
+            """A crashed processor crashes the worker: its supervisor restarts it, and state
+            is rebuilt from the changelogs (nothing since the last commit was kept)."""
+            try:
+                await processor.wait()
+            except ProcessorCrashed as exc:
+                await self.crash(exc)
 
         async def on_stop(self) -> None:
             for part in reversed(parts):

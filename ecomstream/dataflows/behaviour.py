@@ -71,7 +71,6 @@ class BehaviourFlow:
         return (n.clicks, n.purchases, n.reviews, n.review_scores_by_user)
 
     def __call__(self, ctx: BatchContext, records: Sequence[Record]) -> None:
-        started = time.perf_counter()
         raw: list[RawMessage] = []
         scores: list[tuple[Any, str, int, int]] = []
         for r in records:
@@ -91,8 +90,6 @@ class BehaviourFlow:
         if scores:
             outcome = process_review_scores(scores, profiles.get, self.pipeline)
             profiles.update(outcome.profiles)
-        metrics.BATCH_SIZE.labels(AGENT).observe(len(records))
-        metrics.PROCESSING_SECONDS.labels(AGENT).observe(time.perf_counter() - started)
 
     def _events(self, ctx: BatchContext, raw: list[RawMessage], profiles: Any) -> None:
         for name, n in count_by_topic_raw(raw).items():

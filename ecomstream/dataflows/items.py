@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Sequence
 
 import orjson
@@ -40,9 +39,9 @@ from ecomstream.recommend.items import (
     decode_item,
     encode_item,
 )
+from ecomstream.topics import partitions_of
 
 log = logging.getLogger(__name__)
-AGENT = "items"
 
 ITEMS: TableSpec[ItemRecord] = TableSpec(
     "items", encode=encode_item, decode=decode_item, mutable=True
@@ -85,7 +84,6 @@ class ItemFlow:
         return monitor
 
     def __call__(self, ctx: BatchContext, records: Sequence[Record]) -> None:
-        started = time.perf_counter()
         items = ctx.table(ITEMS)
         touched: set[str] = set()
 
@@ -122,8 +120,6 @@ class ItemFlow:
             metrics.SENTIMENT_ALERTS_OPEN.labels(str(ctx.partition)).set(len(monitor.open))
         for item_id in sorted(touched):
             ctx.send(self.names.item_state, item_id.encode(), encode_item(items[item_id]))
-        metrics.BATCH_SIZE.labels(AGENT).observe(len(records))
-        metrics.PROCESSING_SECONDS.labels(AGENT).observe(time.perf_counter() - started)
 
     def forget(self, partition: int) -> None:
         self._monitors.pop(partition, None)
@@ -153,12 +149,9 @@ class ItemReplica:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
         )
+        partitions = await partitions_of(self.bootstrap_servers, self.topic)
         await consumer.start()
-        partitions = consumer.partitions_for_topic(self.topic)
-        if not partitions:
-            await consumer.topics()
-            partitions = consumer.partitions_for_topic(self.topic) or set()
-        consumer.assign([TopicPartition(self.topic, p) for p in sorted(partitions)])
+        consumer.assign([TopicPartition(self.topic, p) for p in partitions])
         self._task = asyncio.create_task(self._run(consumer))
 
     async def _run(self, consumer: AIOKafkaConsumer) -> None:

@@ -36,6 +36,24 @@ changelog and processing resumes at the committed offsets. A failing
 commit is aborted and retried with backoff (``commit_retries`` times) with
 the same payload; a fenced producer (another instance took our
 transactional id) crashes at once.
+
+Guarantees and limits (transactional mode):
+
+- Table state (as the changelog holds it), outputs as ``read_committed``
+  readers see them, and the group's committed input offsets always agree:
+  after a crash, kill -9, graceful restart or rebalance, nothing is lost,
+  counted twice or output twice.
+- Fencing comes from the transactional id: a restarted instance with the
+  same id aborts its predecessor's open transaction and fences it.
+  aiokafka lacks KIP-447 (its TxnOffsetCommit carries no group
+  generation), so an instance that lost its membership without noticing yet
+  (stalled longer than the session timeout) could still commit once for
+  partitions already reassigned; a revoke after lost membership drops state
+  without committing, which narrows that window but does not close it.
+- An instance that dies and does not come back leaves at most one
+  transaction open until ``transaction_timeout_ms`` (plus the broker's
+  abort-check interval) passes; until then ``read_committed`` readers,
+  including the new owner's recovery, stop just before it.
 """
 
 from __future__ import annotations

@@ -303,10 +303,11 @@ def test_scraped_counts_and_quantiles_match_the_run(
     )
     dead = by("sum by (reason) (ecomstream_dead_letters_total)", "reason")
     assert dead == {reason: float(n) for reason, n in worker.dead_letters.items()}
-    batches = scalar('sum(ecomstream_batch_size_count{agent="ingest"})')
-    events = scalar('sum(ecomstream_batch_size_sum{agent="ingest"})')
-    assert batches and events == sum(worker.produced.values())
-    buckets = 'sum by (le) (ecomstream_processing_seconds_bucket{agent="ingest"})'
+    batches = scalar('sum(ecomstream_batch_size_count{agent=~".*-behaviour"})')
+    events = scalar('sum(ecomstream_batch_size_sum{agent=~".*-behaviour"})')
+    # The behaviour processor reads the inputs and every scored review re-keyed by user.
+    assert batches and events == sum(worker.produced.values()) + reviews
+    buckets = 'sum by (le) (ecomstream_processing_seconds_bucket{agent=~".*-behaviour"})'
     p50 = scalar(f"histogram_quantile(0.5, {buckets})")
     p99 = scalar(f"histogram_quantile(0.99, {buckets})")
     assert p50 is not None and p99 is not None and 0 < p50 <= p99 <= 10
