@@ -8,7 +8,7 @@ import logging
 
 from benchmarks.report import assemble
 
-ALL = ["ingest"]
+ALL = ["ingest", "processing", "profiles_path"]
 
 
 def main() -> None:

@@ -39,11 +39,13 @@ class WorkerProcess:
         web_port: int,
         settings: Mapping[str, str] | None = None,
         loglevel: str = "info",
+        module: str = "streams",
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.web_port = web_port
         self.settings = dict(settings or {})
         self.loglevel = loglevel
+        self.module = module  # the Faust app's module (benchmarks run a naive variant)
         self.pidfile = PidFile(self.data_dir / "worker.pid")
         self.log_path = self.data_dir / "worker.log"
 
@@ -69,7 +71,7 @@ class WorkerProcess:
             raise RuntimeError(f"a worker already runs for {self.data_dir} (pid {self.pid})")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [
-            sys.executable, "-m", "streams", "--datadir", str(self.data_dir / "state"),
+            sys.executable, "-m", self.module, "--datadir", str(self.data_dir / "state"),
             "worker", "--loglevel", self.loglevel, "--web-port", str(self.web_port),
         ]  # fmt: skip
         proc = start_background(argv, self.log_path, env=self._env())

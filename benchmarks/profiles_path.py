@@ -1,0 +1,151 @@
+"""Clicks and purchases per second through the profile and recommendation path of one worker.
+
+Variants over the same pre-produced simulator topics, in one run:
+- ``aiokafka raw``: the consume ceiling;
+- ``worker``: the real worker (behaviour and item processors, exactly-once,
+  changelogged profiles, item deltas, recommendation updates);
+- ``naive faust``: the same logic as a one-event-at-a-time Faust agent with one
+  table write per event.
+Then a paced run at 2,000 events/s measures the latency from an event being
+produced to the recommendation update it triggered (Kafka timestamps of both).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+from tqdm import tqdm
+
+from benchmarks.ingest import PARTITIONS, _consume, _produce
+from benchmarks.report import Variant, write
+from ecomstream import metrics
+from ecomstream.launchers.kafka import KafkaBroker
+from ecomstream.launchers.process import find_free_port, wait_for
+from ecomstream.launchers.worker import WorkerProcess
+from ecomstream.simulator.config import SimConfig
+from ecomstream.simulator.runner import run_to_kafka
+from ecomstream.testing.kafka import consume_all
+
+PREFIX = "bench-"
+
+
+def _rate(worker: WorkerProcess, total: int, metric: str) -> float:
+    samples: list[tuple[float, float]] = []
+
+    def done() -> bool:
+        seen = metrics.total(worker.metrics_text(), metric)
+        samples.append((time.perf_counter(), seen))
+        return seen >= total
+
+    wait_for(done, timeout=900, interval=0.2, description="worker to process everything")
+    first = next(i for i, (_, n) in enumerate(samples) if n > 0)
+    (t0, n0), (t1, n1) = samples[max(first - 1, 0)], samples[-1]
+    return (n1 - n0) / (t1 - t0)
+
+
+def _worker(work: Path, bootstrap: str, prefix: str, module: str = "streams") -> WorkerProcess:
+    worker = WorkerProcess(
+        work / f"w-{uuid.uuid4().hex[:6]}",
+        web_port=find_free_port(),
+        settings={
+            "bootstrap_servers": bootstrap,
+            "topic_prefix": prefix,
+            "app_id": f"bench-{uuid.uuid4().hex[:6]}",
+            "store": "memory://",
+            "score_reviews": "false",
+        },
+        loglevel="warn",
+        module=module,
+    )
+    worker.start(timeout=180)
+    return worker
+
+
+def _latency(work: Path, bootstrap: str, rate: float, seconds: float) -> dict[str, float]:
+    prefix = f"lat{uuid.uuid4().hex[:4]}-"
+    worker = _worker(work, bootstrap, prefix)
+    try:
+        config = SimConfig(seed=5, users=20_000, events=int(rate * seconds), duration_s=None)
+        summary = asyncio.run(run_to_kafka(config, bootstrap_servers=bootstrap, rate=rate,
+                                           topic_name=lambda n: prefix + n,
+                                           truth_path=work / "lat-truth.json"))  # fmt: skip
+        wait_for(
+            lambda: (
+                metrics.total(worker.metrics_text(), "ecomstream_events_processed_total")
+                >= summary.events
+            ),
+            300,
+            0.5,
+        )
+        produced: dict[str, int] = {}
+        for topic in ("clicks", "purchases"):
+            for r in asyncio.run(consume_all(bootstrap, prefix + topic, timeout=120)):
+                produced[orjson.loads(r.value or b"{}")["event_id"]] = r.timestamp
+        updates = asyncio.run(consume_all(bootstrap, prefix + "recommendation-updates", 120))
+        latencies = sorted(
+            r.timestamp - produced[u["trigger_event_id"]]
+            for r in updates
+            if (u := orjson.loads(r.value or b"{}")).get("trigger_event_id") in produced
+        )
+    finally:
+        worker.stop()
+    q = statistics.quantiles(latencies, n=100)
+    return {"updates": len(latencies), "p50_ms": q[49], "p99_ms": q[98], "max_ms": latencies[-1]}
+
+
+def run(n_events: int = 200_000, repeats: int = 3, naive_events: int = 30_000) -> Path:
+    with tempfile.TemporaryDirectory(prefix="ecomstream-bench-") as tmp:
+        work = Path(tmp)
+        broker = KafkaBroker(work / "kafka", port=find_free_port(),
+                             controller_port=find_free_port())  # fmt: skip
+        bootstrap = broker.start()
+        try:
+            total = asyncio.run(_produce(bootstrap, n_events, bad_every=10**9))
+            raw = Variant("aiokafka raw consume + orjson.loads (ceiling)", "events/s")
+            full = Variant(
+                "worker: behaviour + item processors (profiles, changelog, recommendations, "
+                "item deltas; exactly-once)",
+                "events/s",
+            )
+            naive = Variant(
+                "naive Faust agent, one event and one table write at a time (same logic)",
+                "events/s",
+                note=f"first {naive_events:,} events of the same topics",
+            )
+            for _ in tqdm(range(repeats), desc="profile path rounds"):
+                raw.runs.append(asyncio.run(_consume(bootstrap, total, validate=False)))
+                worker = _worker(work, bootstrap, PREFIX)
+                try:
+                    full.runs.append(_rate(worker, total, "ecomstream_events_processed_total"))
+                finally:
+                    worker.stop()
+                worker = _worker(work, bootstrap, PREFIX, module="benchmarks.naive_faust")
+                try:
+                    naive.runs.append(
+                        _rate(worker, naive_events, "ecomstream_events_processed_total")
+                    )
+                finally:
+                    worker.stop()
+            latency = _latency(work, bootstrap, rate=2_000, seconds=30)
+        finally:
+            broker.stop()
+    lat = Variant(
+        "latency produce → recommendation update at 2,000 events/s, p99",
+        "ms",
+        runs=[latency["p99_ms"]],
+        note=f"p50 {latency['p50_ms']:.0f} ms, max {latency['max_ms']:.0f} ms, "
+        f"{latency['updates']:,} updates; commit interval 100 ms",
+    )
+    return write(
+        "profiles_path",
+        "Profile and recommendation path: events/s on one worker, and latency",
+        [raw, full, naive, lat],
+        {"events": total, "partitions": PARTITIONS, "users": 20_000,
+         "kafka": "local KRaft broker, same machine"},
+    )  # fmt: skip
