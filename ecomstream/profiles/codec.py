@@ -12,7 +12,7 @@ Layout (``v`` = 1)::
      "c":{category: stored_interest},            # forward-decayed against "l"
      "s":[[item, age_ms, strength], ...],        # recent seen, oldest first; ts = t - age
      "b":[[item, age_ms], ...],                  # recent bought, oldest first
-     "ss":session_id, "si":[item, ...],          # current session (co-visitation)
+     "ss":session_id, "si":[item, ...], "st":ms,  # current session (co-visitation), newest click
      "w":{"1h":[[bucket, n_view, n_click, ...], ...], "24h":[...]},
      "o":[orders, lines, spend, first_ts, last_ts, last_order_id],
      "p":[mu_log_price, var_log_price, n],
@@ -66,10 +66,11 @@ def profile_to_dict(
     if p.sess:
         out["ss"] = p.sess
         out["si"] = p.sess_items
+        out["st"] = p.sess_ts
     windows = {}
     for spec, buckets in zip(config.windows, p.win, strict=True):
         if buckets:
-            windows[spec.name] = [_row(b, c) for b, c in buckets.items()]
+            windows[spec.name] = [_row(b, buckets[b]) for b in sorted(buckets)]  # canonical
     if windows:
         out["w"] = windows
     if p.n_lines:
@@ -106,6 +107,7 @@ def profile_from_dict(
     if "ss" in d:
         p.sess = d["ss"]
         p.sess_items = d["si"]
+        p.sess_ts = d.get("st", p.ts)
     windows = d.get("w")
     if windows:
         pad = [0] * N_ACTIONS

@@ -27,8 +27,9 @@ events, evaluated at the profile's clock ``ts`` (the newest event time seen):
 
 * interests are ``Σ w · 2^(−(ts − t)/h)``, so a late event adds exactly what it would
   have added in order, never more (it is older, so it weighs less than a fresh one);
-* a late event of a window counter goes to its own bucket, or nowhere if that bucket
-  has already left the window; the clock never moves backwards;
+* a late event of a window counter goes to its own bucket unless that bucket is older
+  than every bucket kept (so counts do not depend on arrival order); the clock never
+  moves backwards;
 * recent lists stay sorted by event time; a late item enters at its place (and drops
   out at once if it is older than everything kept in a full list);
 * a late click of a session that is no longer the current one does not co-visit;
@@ -105,6 +106,7 @@ class UserProfile:
         "sent_sum",
         "sess",
         "sess_items",
+        "sess_ts",
         "spend",
         "ts",
         "user_id",
@@ -120,6 +122,7 @@ class UserProfile:
         self.bought: dict[str, int] = {}  # item -> ts; ascending ts
         self.sess = ""
         self.sess_items: list[str] = []
+        self.sess_ts = 0  # newest click of any session: sessions follow clicks only
         self.win: list[dict[int, list[int]]] = [{} for _ in config.windows]
         self.n_orders = 0
         self.n_lines = 0
@@ -268,19 +271,22 @@ def _add_interest(
 
 
 def _count(p: UserProfile, action: int, ts: int, config: ProfileConfig) -> None:
-    clock = p.ts if p.ts > ts else ts
+    """Count into the event's bucket; keep the ``buckets + 1`` newest buckets that have events.
+
+    Why by bucket id and not by the profile's clock: the result is then the same whatever
+    order the events arrive in (a backlog replay interleaves topics differently from a live
+    run), and reads still restrict counts to the window that ends at the time asked for.
+    """
     for spec, buckets in zip(config.windows, p.win, strict=True):
-        bms = spec.bucket_ms
-        bucket = ts // bms
-        horizon = clock // bms - spec.buckets  # buckets <= horizon are outside the window
-        if bucket <= horizon:
-            continue
+        bucket = ts // spec.bucket_ms
         counts = buckets.get(bucket)
         if counts is None:
+            cap = spec.buckets + 1
+            if len(buckets) >= cap and bucket < min(buckets):
+                continue  # older than every bucket kept: it would be evicted at once
             counts = buckets[bucket] = [0] * N_ACTIONS
-            if len(buckets) > spec.buckets:
-                for old in [b for b in buckets if b <= horizon]:
-                    del buckets[old]
+            if len(buckets) > cap:
+                del buckets[min(buckets)]
         counts[action] += 1
 
 
@@ -375,9 +381,11 @@ def apply_click(
             items.append(item)
             if len(items) > config.session_items:
                 del items[0]
-    elif ts >= p.ts:  # a new session starts; a late click of an old session is ignored here
+    elif ts >= p.sess_ts:  # a new session starts; a late click of an old session is ignored
         p.sess = event.session_id
         p.sess_items = [item]
+    if ts > p.sess_ts:
+        p.sess_ts = ts
     if ts > p.ts:
         p.ts = ts
     return p

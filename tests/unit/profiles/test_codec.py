@@ -13,8 +13,7 @@ from ecomstream.profiles.profile import UserProfile, apply_event, apply_review_s
 from ecomstream.profiles.scores import ReviewScore
 from tests.unit.profiles.events import MINUTE, T0, click, purchase, review
 
-ACTIONS = ("view", "view", "view", "click", "add_to_cart", "remove_from_cart", "search",
-           "wishlist")
+ACTIONS = ("view", "view", "view", "click", "add_to_cart", "remove_from_cart", "search", "wishlist")
 
 
 def random_events(seed: int, n: int) -> list[Event]:
@@ -72,7 +71,24 @@ def test_the_layout_is_compact() -> None:
     blob = encode_profile(typical_profile())
     assert len(blob) < 2_000
     d = orjson.loads(blob)
-    assert set(d) <= {"v", "u", "t", "l", "c", "s", "b", "ss", "si", "w", "o", "p", "r", "e", "k"}
+    assert set(d) <= {
+        "v",
+        "u",
+        "t",
+        "l",
+        "c",
+        "s",
+        "b",
+        "ss",
+        "si",
+        "st",
+        "w",
+        "o",
+        "p",
+        "r",
+        "e",
+        "k",
+    }
     assert all(len(row) <= 9 for rows in d["w"].values() for row in rows)
 
 
