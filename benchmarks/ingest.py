@@ -40,7 +40,7 @@ async def _produce(bootstrap: str, n_events: int, bad_every: int) -> int:
     by_topic: dict[str, list[tuple[bytes | None, bytes | None]]] = {t: [] for t in INPUT_TOPICS}
     config = SimConfig(seed=1, users=20_000, events=n_events, duration_s=None)
     for i, sim in enumerate(generate(config)):
-        value = sim.event.to_json() if i % bad_every else b'{"event_id": 1}'
+        value = b'{"event_id": 1}' if i % bad_every == bad_every - 1 else sim.event.to_json()
         by_topic[sim.topic].append((sim.key.encode(), value))
     await create_topics(bootstrap, [PREFIX + t for t in INPUT_TOPICS], PARTITIONS)
     for topic, records in by_topic.items():

@@ -1,7 +1,9 @@
 """``make demo``: the whole pipeline on local defaults, with a live summary.
 
-Starts a real Kafka broker and one worker, runs the simulator for a short
-scenario (plus a few hostile messages so dead letters show up), prints what
+Trains and exports the quick sentiment model if none is installed, starts a
+real Kafka broker, a real Triton serving the model, one worker and a real
+Prometheus scraping both, runs the simulator for a short scenario with an
+incident (plus a few hostile messages so dead letters show up), prints what
 flows through each topic every few seconds, and stops everything it started,
 also on Ctrl-C.
 """
@@ -11,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,12 +24,20 @@ import orjson
 
 from ecomstream import metrics
 from ecomstream.events import INPUT_TOPICS
+from ecomstream.inference.repository import installed_versions
 from ecomstream.launchers.kafka import KafkaBroker
 from ecomstream.launchers.process import find_free_port, port_is_free, wait_for_async
+from ecomstream.launchers.prometheus import PrometheusServer
+from ecomstream.launchers.triton import TritonServer
 from ecomstream.launchers.worker import WorkerProcess
 from ecomstream.simulator.config import SimConfig
 from ecomstream.simulator.runner import RunSummary, run_to_kafka
-from ecomstream.topics import CONTRACT_TOPICS, OUTPUT_TOPICS, ensure_topics, topic_sizes
+from ecomstream.topics import (
+    CONTRACT_TOPICS,
+    OUTPUT_TOPICS,
+    read_topic,
+    topic_sizes,
+)
 
 HOSTILE: tuple[tuple[str, bytes | None], ...] = (
     ("clicks", b'{"event_id": "x1", "user_id": '),
@@ -43,13 +55,17 @@ class DemoPlan:
 
     workdir: Path = Path("var/demo")
     seed: int = 7
-    users: int = 3_000
-    items: int = 400
+    users: int = 10_000
+    items: int = 600
     duration_s: float = 2 * 3600  # simulated event time
-    rate: float = 3_000  # events/s produced
+    rate: float = 5_000  # events/s produced
     random_incidents: int = 2
     kafka_port: int = 9092
     web_port: int = 6066
+    triton_ports: tuple[int, int, int] = (8000, 8001, 8002)
+    prometheus_port: int = 9090
+    triton_repo: Path = Path("serving/triton_repo")
+    model_name: str = "review_sentiment"
     refresh_s: float = 3.0
 
 
@@ -61,16 +77,19 @@ class Snapshot:
     consumed: float = 0.0
     processed: dict[str, float] = field(default_factory=dict)
     dead_letters: dict[str, float] = field(default_factory=dict)
+    labels: dict[str, float] = field(default_factory=dict)
 
     def render(self, elapsed: float) -> str:
         inputs = " ".join(f"{t}={self.topic_counts.get(t, 0):,}" for t in INPUT_TOPICS)
         outputs = " ".join(f"{t}={self.topic_counts.get(t, 0):,}" for t in OUTPUT_TOPICS)
         valid = " ".join(f"{t}={int(n):,}" for t, n in sorted(self.processed.items()))
         dead = ", ".join(f"{r}={int(n)}" for r, n in sorted(self.dead_letters.items())) or "none"
+        labels = ", ".join(f"{k}={int(v):,}" for k, v in sorted(self.labels.items())) or "-"
         return (
             f"[{elapsed:6.1f}s] in: {inputs}\n"
             f"          worker consumed={int(self.consumed):,} valid: {valid or '-'}\n"
             f"          dead letters by reason: {dead}\n"
+            f"          reviews scored by Triton: {labels}\n"
             f"          out: {outputs}"
         )
 
@@ -91,6 +110,10 @@ def snapshot_worker(worker: WorkerProcess, into: Snapshot) -> None:
         reason = dict(labels)["reason"]
         dead[reason] = dead.get(reason, 0) + value
     into.dead_letters = dead
+    into.labels = {
+        dict(k)["label"]: v
+        for k, v in metrics.sample_values(text, "ecomstream_reviews_scored_total").items()
+    }
 
 
 async def _send_hostile(bootstrap: str) -> None:
@@ -105,35 +128,65 @@ async def _send_hostile(bootstrap: str) -> None:
         await producer.stop()
 
 
-@contextlib.contextmanager
-def _started(stop: Callable[[], object]) -> Iterator[None]:
-    try:
-        yield
-    finally:
-        stop()
+def ensure_model(plan: DemoPlan, say: Callable[[str], None]) -> None:
+    """Train and export the quick model into the Triton repository unless one is installed."""
+    if installed_versions(plan.triton_repo, plan.model_name):
+        say(f"sentiment model: installed in {plan.triton_repo / plan.model_name}")
+        return
+    say("no sentiment model installed: training the quick profile (a few minutes)...")
+    for args in (
+        ["model", "train", "--profile", "quick"],
+        ["model", "export", "--triton-repo", str(plan.triton_repo), "--version", "1"],
+    ):
+        subprocess.run([sys.executable, "-m", "ecomstream", *args], check=True)
 
 
 async def _run(plan: DemoPlan, say: Callable[[str], None]) -> Snapshot:
     if plan.workdir.exists():
         shutil.rmtree(plan.workdir)  # each demo starts from empty topics and state
-    kafka = KafkaBroker(
-        plan.workdir / "kafka", port=_port(plan.kafka_port), controller_port=find_free_port()
-    )
-    say("starting Apache Kafka (KRaft, single node)...")
-    bootstrap = kafka.start()
-    say(f"  Kafka ready at {bootstrap}")
-    with _started(kafka.stop):
-        await ensure_topics(bootstrap, CONTRACT_TOPICS, partitions=4)
+    ensure_model(plan, say)
+    with contextlib.ExitStack() as started:  # stops everything, in reverse, on any exit
+        http, grpc, triton_metrics = (_port(p) for p in plan.triton_ports)
+        triton = TritonServer(
+            plan.triton_repo.resolve(), plan.workdir / "triton",
+            http_port=http, grpc_port=grpc, metrics_port=triton_metrics,
+        )  # fmt: skip
+        say("starting Triton Inference Server...")
+        started.callback(triton.stop)
+        triton.start()
+        say(f"  Triton ready: gRPC {triton.grpc_url}, metrics {triton.metrics_url}")
+
+        kafka = KafkaBroker(
+            plan.workdir / "kafka", port=_port(plan.kafka_port), controller_port=find_free_port()
+        )
+        say("starting Apache Kafka (KRaft, single node)...")
+        started.callback(kafka.stop)
+        bootstrap = kafka.start()
+        say(f"  Kafka ready at {bootstrap}")
+
         worker = WorkerProcess(
             plan.workdir / "worker",
             web_port=_port(plan.web_port),
-            settings={"bootstrap_servers": bootstrap, "store": "rocksdb://"},
-        )
+            settings={"bootstrap_servers": bootstrap, "store": "rocksdb://",
+                      "triton_grpc_url": triton.grpc_url},
+        )  # fmt: skip
         say("starting the ecomstream worker...")
+        started.callback(worker.stop)
         worker.start()
-        say(f"  worker ready; metrics at {worker.metrics_url}, log {worker.log_path}")
-        with _started(worker.stop):
-            return await _simulate_and_watch(plan, bootstrap, worker, say)
+        say(f"  worker ready: metrics {worker.metrics_url}, log {worker.log_path}")
+
+        prometheus = PrometheusServer(
+            plan.workdir / "prometheus",
+            {"ecomstream-worker": [f"127.0.0.1:{worker.web_port}"],
+             "triton": [f"127.0.0.1:{triton_metrics}"]},
+            port=_port(plan.prometheus_port),
+            rule_files=sorted(Path("prometheus/rules").glob("*.yml")),
+        )  # fmt: skip
+        started.callback(prometheus.stop)
+        prometheus.start()
+        say(f"  Prometheus at {prometheus.url}: try sum by (topic) "
+            "(rate(ecomstream_events_processed_total[1m]))")  # fmt: skip
+        return await _simulate_and_watch(plan, bootstrap, worker, say)
 
 
 async def _simulate_and_watch(
@@ -177,7 +230,19 @@ async def _simulate_and_watch(
     say(f"ground truth (incidents, next purchases): {truth}")
     incidents = orjson.loads(truth.read_bytes()).get("incidents", [])
     for incident in incidents:
-        say(f"  incident: item {incident['item_id']} from ts {incident['start_ts']}")
+        say(f"  injected incident: item {incident['item_id']} from ts {incident['start_ts']}")
+    for alert in map(orjson.loads, await read_topic(bootstrap, "sentiment-alerts")):
+        say(
+            f"  sentiment alert: {alert['state']} {alert['severity']} item {alert['item_id']} "
+            f"({alert['negative']}/{alert['reviews']} negative, "
+            f"baseline {alert['baseline']:.2f})"
+        )
+    updates = await read_topic(bootstrap, "recommendation-updates")
+    if updates:
+        last = orjson.loads(updates[-1])
+        say(f"  latest of {len(updates):,} recommendation updates, for {last['user_id']}:")
+        for item in last["items"][:5]:
+            say(f"    {item['item_id']:>8} {item['score']:.3f}  {'; '.join(item['reasons'])}")
     return snap
 
 

@@ -124,3 +124,39 @@ async def partitions_of(bootstrap_servers: str, topic: str) -> list[int]:
     return sorted(
         p["partition"] for t in described if t["error_code"] == 0 for p in t["partitions"]
     )
+
+
+async def read_topic(bootstrap_servers: str, topic: str, timeout: float = 30.0) -> list[bytes]:
+    """Every value in ``topic`` up to its current end (read_committed), partition by partition."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    tps = [TopicPartition(topic, p) for p in await partitions_of(bootstrap_servers, topic)]
+    if not tps:
+        return []
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        values: list[bytes] = []
+
+        async def behind() -> bool:
+            return any([await consumer.position(tp) < end for tp, end in ends.items()])
+
+        async def drain() -> None:
+            while await behind():
+                batches = await consumer.getmany(*tps, timeout_ms=200)
+                values.extend(r.value for rs in batches.values() for r in rs if r.value)
+
+        await asyncio.wait_for(drain(), timeout)
+        return values
+    finally:
+        await consumer.stop()

@@ -188,7 +188,9 @@ class UserProfile:
         return {item for item, ts in self.bought.items() if ts >= since_ts}
 
     def window_counts(
-        self, window: str | int, now: int | None = None,
+        self,
+        window: str | int,
+        now: int | None = None,
         config: ProfileConfig = DEFAULT_PROFILE_CONFIG,
     ) -> dict[str, int]:
         """Counts per action over a rolling window (by name, e.g. ``"1h"``, or index)."""

@@ -70,8 +70,7 @@ VARIANTS: Final = ("popularity", "no_sentiment", "sentiment")
 TIMINGS: Final = ("fresh", "shown", "session")
 TIMING_NOTES: Final = {
     "fresh": "computed from the state just before the order",
-    "shown": "the last list the debounced stream emitted before the order "
-    "(popularity if none yet)",
+    "shown": "the last list the debounced stream emitted before the order (popularity if none yet)",
     "session": "computed when the session that ends in the order began, before its clicks",
 }
 LABELS: Final = {
@@ -281,8 +280,14 @@ def replay(recording: Recording, config: EvalConfig = EvalConfig()) -> Replay:
                 demoted = m < rcfg.demote_below
             evaluated.append(
                 Evaluated(
-                    event.user_id, event.order_id, event.item_id, ts,
-                    fresh, seen, started_with, demoted,
+                    event.user_id,
+                    event.order_id,
+                    event.item_id,
+                    ts,
+                    fresh,
+                    seen,
+                    started_with,
+                    demoted,
                 )
             )
             pending.append((event, "purchases", 0, -1))
@@ -301,8 +306,12 @@ def replay(recording: Recording, config: EvalConfig = EvalConfig()) -> Replay:
             if kind == "reviews" and source == "ratings":
                 review: ReviewEvent = payload
                 score = rating_as_score(
-                    review.review_id, review.user_id, review.item_id, review.category,
-                    review.rating, review.ts,
+                    review.review_id,
+                    review.user_id,
+                    review.item_id,
+                    review.category,
+                    review.rating,
+                    review.ts,
                 )
                 if score is not None:
                     score_review(score)
@@ -552,8 +561,7 @@ def build_report(
             1
             for e in result.evaluated
             for i in truth.get("incidents", [])
-            if e.item_id == i["item_id"]
-            and i["start_ts"] <= e.ts < (i.get("end_ts") or (1 << 62))
+            if e.item_id == i["item_id"] and i["start_ts"] <= e.ts < (i.get("end_ts") or (1 << 62))
         ),
         "exposure": exposure_metrics(
             result.evaluated, truth, k, [t for t in TIMINGS if t != "shown" or config.shown]
@@ -772,9 +780,7 @@ def run_evaluation(
     report = build_report(result, truth, config, jsonl)
     report["notes"] = _explain(report)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.json").write_bytes(
-        orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n"
-    )
+    (out_dir / "report.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     (out_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
     plot(report, out_dir / "report.png")
     return report
@@ -800,12 +806,26 @@ def run_evaluation(
     show_default=True,
     help="Incident flags: sentiment-alerts lines, else the alerts detector run on the reviews.",
 )
-@click.option("--shown/--no-shown", default=True, show_default=True,
-              help="Also score the debounced lists the stream actually emitted.")
-@click.option("--debounce", "debounce_s", type=float, default=None,
-              help="Debounce interval in event-time seconds [default: profile config].")
-@click.option("--half-life", "half_life_s", type=float, default=None,
-              help="Interest half-life in seconds [default: profile config].")
+@click.option(
+    "--shown/--no-shown",
+    default=True,
+    show_default=True,
+    help="Also score the debounced lists the stream actually emitted.",
+)
+@click.option(
+    "--debounce",
+    "debounce_s",
+    type=float,
+    default=None,
+    help="Debounce interval in event-time seconds [default: profile config].",
+)
+@click.option(
+    "--half-life",
+    "half_life_s",
+    type=float,
+    default=None,
+    help="Interest half-life in seconds [default: profile config].",
+)
 def evaluate_recommendations(
     jsonl: Path,
     truth: Path,

@@ -87,9 +87,7 @@ class BatchOutcome:
     applied: int = 0
     duplicates: int = 0
 
-    def encoded_profiles(
-        self, config: ProfileConfig = DEFAULT_PROFILE_CONFIG
-    ) -> dict[str, bytes]:
+    def encoded_profiles(self, config: ProfileConfig = DEFAULT_PROFILE_CONFIG) -> dict[str, bytes]:
         """Each touched profile encoded once, for the table write."""
         return {uid: encode_profile(p, config) for uid, p in self.profiles.items()}
 

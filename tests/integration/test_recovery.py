@@ -113,20 +113,22 @@ async def test_profiles_after_clean_stop_and_kill_equal_an_uninterrupted_run(
 
     await produce(bootstrap, crashed, events, first)
     worker = start(tmp_path, "crash", bootstrap, crashed)
-    await wait_for_async(group_done(crashed), timeout=180, interval=0.5)
-    worker.stop()  # clean stop: commit, leave the group
-    await produce(bootstrap, crashed, events, rest)
-    worker.start()
-    wait_for(
-        lambda: metrics.total(worker.metrics_text(), "ecomstream_events_processed_total") > 0,
-        120,
-        0.02,
-        description="processing the rest",
-    )
-    worker.kill()  # mid-stream, between commits
-    worker.start()  # same instance id: fences the dead one's open transaction
-    await wait_for_async(group_done(crashed), timeout=180, interval=0.5)
-    worker.stop()
+    try:
+        await wait_for_async(group_done(crashed), timeout=180, interval=0.5)
+        worker.stop()  # clean stop: commit, leave the group
+        await produce(bootstrap, crashed, events, rest)
+        worker.start()
+        wait_for(
+            lambda: metrics.total(worker.metrics_text(), "ecomstream_events_processed_total") > 0,
+            120,
+            0.02,
+            description="processing the rest",
+        )
+        worker.kill()  # mid-stream, between commits
+        worker.start()  # same instance id: fences the dead one's open transaction
+        await wait_for_async(group_done(crashed), timeout=180, interval=0.5)
+    finally:
+        worker.stop()
 
     expected, recovered = await profiles(bootstrap, reference), await profiles(bootstrap, crashed)
     assert len(expected) > 250

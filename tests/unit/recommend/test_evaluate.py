@@ -89,9 +89,15 @@ def test_review_scores_in_the_recording_replace_ratings(
 ) -> None:
     jsonl = tmp_path / "scored.jsonl"
     score = {
-        "review_id": "r", "user_id": "u2", "item_id": "b", "category": "books",
-        "label": "negative", "probabilities": {"negative": 0.9, "positive": 0.1},
-        "model": "m", "version": "1", "ts": T0 + 6 * MINUTE,
+        "review_id": "r",
+        "user_id": "u2",
+        "item_id": "b",
+        "category": "books",
+        "label": "negative",
+        "probabilities": {"negative": 0.9, "positive": 0.1},
+        "model": "m",
+        "version": "1",
+        "ts": T0 + 6 * MINUTE,
     }
     alert = {"item_id": "b", "state": "firing", "ts": T0 + 6 * MINUTE}
     jsonl.write_bytes(

@@ -121,8 +121,9 @@ def test_alerts_open_and_close_the_incident_newest_first() -> None:
 
 def test_codecs_round_trip() -> None:
     r = ItemRecord("a", "books")
-    apply_delta(r, ItemDelta("a", "books", lm=T0, pop=2.5, nb={"b": 1.25}, nb_total=2.0,
-                             price=9.9), CFG)
+    apply_delta(
+        r, ItemDelta("a", "books", lm=T0, pop=2.5, nb={"b": 1.25}, nb_total=2.0, price=9.9), CFG
+    )
     apply_review_score(r, score("a", 0.3, T0), CFG)
     apply_alert(r, True, T0)
     assert decode_item(encode_item(r)) == r
@@ -137,8 +138,14 @@ def test_a_replica_fed_by_the_changelog_answers_like_the_owner() -> None:
         item = f"i{rng.randrange(12)}"
         if rng.random() < 0.8:
             record = owner.apply_delta(
-                ItemDelta(item, f"c{int(item[1:]) % 3}", lm=T0 + i * 60_000, pop=rng.random(),
-                          nb={f"i{rng.randrange(12)}": 1.0}, nb_total=1.0)
+                ItemDelta(
+                    item,
+                    f"c{int(item[1:]) % 3}",
+                    lm=T0 + i * 60_000,
+                    pop=rng.random(),
+                    nb={f"i{rng.randrange(12)}": 1.0},
+                    nb_total=1.0,
+                )
             )
         else:
             record = owner.apply_review_score(score(item, rng.random(), T0 + i * 60_000))

@@ -121,9 +121,14 @@ def random_batches(seed: int, n_batches: int, size: int) -> list[list[Accepted]]
             item = f"i{rng.randrange(30)}"
             roll = rng.random()
             if roll < 0.9:
-                e: Event = click(item=item, category=f"c{int(item[1:]) % 4}", ts=ts, user=user,
-                                 session=f"{user}-{(b * size + len(chunk)) // 40}",
-                                 action=rng.choice(["view", "view", "click", "add_to_cart"]))
+                e: Event = click(
+                    item=item,
+                    category=f"c{int(item[1:]) % 4}",
+                    ts=ts,
+                    user=user,
+                    session=f"{user}-{(b * size + len(chunk)) // 40}",
+                    action=rng.choice(["view", "view", "click", "add_to_cart"]),
+                )
             elif roll < 0.97:
                 e = purchase(item=item, ts=ts, user=user, order=f"o{b}-{user}")
             else:
@@ -143,7 +148,9 @@ def test_bytes_store_cached_objects_and_plain_objects_agree() -> None:
         objects: dict[str, UserProfile] = {}
         cache = ProfileCache(maxsize=3)  # smaller than the user count: evictions happen
         loaders: dict[str, Callable[[str], bytes | UserProfile | None]] = {
-            "bytes": table.get, "cache": cache.loader(table.get), "objects": objects.get,
+            "bytes": table.get,
+            "cache": cache.loader(table.get),
+            "objects": objects.get,
         }
         load = loaders[how]
         trace = []
@@ -153,8 +160,13 @@ def test_bytes_store_cached_objects_and_plain_objects_agree() -> None:
             table.update(encoded)
             cache.store(out.profiles)
             objects.update(out.profiles)
-            trace.append(([(t.user_id, t.event_id) for t in out.triggers], encoded,
-                          {k: encode_delta(d) for k, d in out.item_deltas.items()}))
+            trace.append(
+                (
+                    [(t.user_id, t.event_id) for t in out.triggers],
+                    encoded,
+                    {k: encode_delta(d) for k, d in out.item_deltas.items()},
+                )
+            )
         runs.append(trace)
     assert runs[0] == runs[1] == runs[2]
 
