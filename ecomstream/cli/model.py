@@ -127,8 +127,20 @@ def evaluate(model_dir: Path | None, out: Path) -> None:
     show_default=True,
     help="Model version (meta.json, and the Triton version folder).",
 )
+@click.option(
+    "--sample-size",
+    type=click.IntRange(min=1),
+    default=512,
+    show_default=True,
+    help="Validation reviews for the parity check and the speed figures.",
+)
 def export(
-    model_dir: Path | None, out: Path | None, quantize: bool, triton_repo: Path | None, version: int
+    model_dir: Path | None,
+    out: Path | None,
+    quantize: bool,
+    triton_repo: Path | None,
+    version: int,
+    sample_size: int,
 ) -> None:
     """ONNX (dynamic batch/sequence) + int8 + tokenizer.json + meta.json, parity-checked."""
     from ecomstream.model.export import MODEL_NAME, ParityError, default_export_dir
@@ -137,7 +149,9 @@ def export(
     model_dir = model_dir or _default_model_dir()
     out = out or default_export_dir()
     try:
-        meta = run_export(model_dir, out, quantize=quantize, version=version)
+        meta = run_export(
+            model_dir, out, quantize=quantize, version=version, sample_size=sample_size
+        )
     except ParityError as exc:
         raise click.ClickException(f"parity check failed, see {out / 'meta.json'}: {exc}") from exc
     parity, speed = meta["parity"], meta["benchmark"]
