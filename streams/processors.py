@@ -12,6 +12,7 @@ from typing import Any
 import faust
 from mode import Service
 
+from ecomstream.alerts.config import AlertConfig
 from ecomstream.config import Settings
 from ecomstream.dataflows import BehaviourFlow, ItemFlow, ItemReplica, TopicNames
 from ecomstream.events import Limits
@@ -28,7 +29,7 @@ def register_processors(app: faust.App, settings: Settings) -> list[BatchProcess
         prefix=settings.topic_prefix,
         limits=Limits(max_review_chars=settings.max_review_chars),
     )
-    items = ItemFlow(names)
+    items = ItemFlow(names, alerts=AlertConfig.from_env())
     processors = [
         BatchProcessor(
             settings.bootstrap_servers,
