@@ -747,11 +747,11 @@ def stationary_run(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m ecomstream.alerts.evaluate`` — see ``--help``."""
+    """``ecomstream evaluate alerts`` — see ``--help``."""
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m ecomstream.alerts.evaluate", description=__doc__.split("\n")[0]
+        prog="ecomstream evaluate alerts", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
         "jsonl", nargs="?", type=Path, help="simulator JSONL (omit with --simulate)"

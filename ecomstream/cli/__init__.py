@@ -7,6 +7,7 @@ import logging
 import click
 
 from ecomstream.cli.demo import demo
+from ecomstream.cli.evaluate import evaluate
 from ecomstream.cli.kafka import kafka
 from ecomstream.cli.model import model
 from ecomstream.cli.simulate import simulate
@@ -24,5 +25,5 @@ def main(verbose: bool) -> None:
     )
 
 
-for command in (kafka, simulate, worker, demo, model, triton):  # one per concept
+for command in (kafka, simulate, worker, demo, model, triton, evaluate):  # one per concept
     main.add_command(command)
