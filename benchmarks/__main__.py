@@ -8,7 +8,7 @@ import logging
 
 from benchmarks.report import assemble
 
-ALL = ["ingest", "processing", "profiles_path"]
+ALL = ["ingest", "processing", "profiles_path", "scoring"]
 
 
 def main() -> None:

@@ -4,8 +4,9 @@ Variants, measured over the same pre-produced topics in one run, interleaved:
 - ``aiokafka raw``: consume every partition + ``orjson.loads`` (the ceiling);
 - ``aiokafka + triage``: the same consumer running ``ecomstream.ingest.triage``
   (what validation costs without Faust);
-- ``faust worker``: a real ``streams`` worker process (ingest agent, dead letters,
-  metrics), rate read from its /metrics between the first and the last event.
+- ``worker``: a real ``streams`` worker process; validation runs in its behaviour
+  processor together with the profile and recommendation work (there is no
+  validation-only path any more), rate read from its /metrics.
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ def run(n_events: int = 200_000, repeats: int = 3, bad_every: int = 100) -> Path
             raw = Variant("aiokafka raw consume + orjson.loads (ceiling)", "events/s")
             checked = Variant("aiokafka consume + ecomstream triage (no Faust)", "events/s")
             faust = Variant(
-                "faust worker: ingest agent (validation, dead letters, metrics)",
+                "worker: behaviour processor (validation, dead letters, profiles, "
+                "recommendations, item deltas; exactly-once)",
                 "events/s",
                 note="rate from /metrics polled every 0.1 s; excludes worker start-up",
             )

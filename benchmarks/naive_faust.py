@@ -38,8 +38,7 @@ def create_app(settings: Settings) -> faust.App:
                        value_type=bytes, key_serializer="raw", value_serializer="raw")  # fmt: skip
     updates = app.topic(settings.topic("naive-updates"), key_serializer="raw",
                         value_serializer="raw")  # fmt: skip
-    profiles = app.Table("naive-profiles", default=None, key_serializer="raw",
-                         value_serializer="raw", partitions=settings.partitions)  # fmt: skip
+    profiles = app.Table("naive-profiles", default=None, partitions=settings.partitions)
     items = ItemIndex()
     logical = {settings.topic(t): t for t in INPUT_TOPICS}
 
@@ -53,15 +52,15 @@ def create_app(settings: Settings) -> faust.App:
                 continue
             accepted = Accepted(SourcePosition(topic, message.partition, message.offset),
                                 message.key, decoded)  # fmt: skip
-            key = decoded.user_id.encode()
-            stored: bytes | None = profiles[key]
-            current = decode_profile(stored) if stored else None
+            key = decoded.user_id
+            stored: str | None = profiles[key]
+            current = decode_profile(stored.encode()) if stored else None
             outcome = process_batch([accepted], {decoded.user_id: current}.get)
             profile = outcome.profiles[decoded.user_id]
-            profiles[key] = encode_profile(profile)
+            profiles[key] = encode_profile(profile).decode()
             for trigger in outcome.triggers:
                 update = recommend(profile, items, trigger.event_id, trigger.ts)
-                await updates.send(key=key, value=update.to_json())
+                await updates.send(key=key.encode(), value=update.to_json())
             metrics.EVENTS_PROCESSED.labels(topic).inc()
 
     @app.page("/metrics")

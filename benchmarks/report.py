@@ -30,6 +30,15 @@ class Variant:
         return statistics.median(self.runs)
 
 
+def fmt(value: float) -> str:
+    """Whole numbers from 100 up, three significant digits below (latencies in ms).
+
+    >>> fmt(183890.4), fmt(12.345), fmt(0.8)
+    ('183,890', '12.3', '0.8')
+    """
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def machine() -> dict[str, str]:
     cpu = "unknown"
     try:
@@ -71,8 +80,8 @@ def write(name: str, title: str, variants: Sequence[Variant], params: dict[str, 
         "| --- | ---: | --- | --- | --- |",
     ]
     for v in variants:
-        runs = ", ".join(f"{r:,.0f}" for r in v.runs)
-        lines.append(f"| {v.name} | {v.median:,.0f} | {v.unit} | {runs} | {v.note} |")
+        runs = ", ".join(fmt(r) for r in v.runs)
+        lines.append(f"| {v.name} | {fmt(v.median)} | {v.unit} | {runs} | {v.note} |")
     path = RESULTS / f"{name}.md"
     path.write_text("\n".join(lines) + "\n")
     return path
