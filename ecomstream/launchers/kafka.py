@@ -37,12 +37,11 @@ from ecomstream.launchers.process import (
     DEFAULT_HOST,
     PidFile,
     cmdline,
-    is_alive,
     port_is_free,
     start_background,
     stop_process,
     tail,
-    wait_for,
+    wait_started,
 )
 
 log = logging.getLogger(__name__)
@@ -613,19 +612,16 @@ class KafkaBroker:
         return self.bootstrap_servers
 
     def _wait_ready(self, pid: int, timeout: float) -> None:
-        def ready() -> bool:
-            if self._proc is not None and self._proc.pid == pid:
-                exited = self._proc.poll() is not None
-            else:
-                exited = not is_alive(pid)
-            if exited:
-                raise KafkaError(f"Kafka (pid {pid}) exited during startup\n{self.log_tail()}")
-            return self.is_ready()
-
-        try:
-            wait_for(ready, timeout, 0.1, description=f"Kafka at {self.bootstrap_servers}")
-        except TimeoutError as exc:
-            raise KafkaError(f"{exc}\n{self.log_tail()}") from exc
+        wait_started(
+            pid,
+            self._proc,
+            self.is_ready,
+            what=f"Kafka at {self.bootstrap_servers}",
+            log_tail=self.log_tail,
+            error=KafkaError,
+            timeout=timeout,
+            interval=0.1,
+        )
 
     def stop(self, timeout: float = 30.0) -> bool:
         """SIGTERM exactly our broker (pidfile + cmdline check), SIGKILL after ``timeout``.

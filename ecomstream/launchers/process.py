@@ -290,6 +290,35 @@ def start_background(
     return proc
 
 
+def wait_started(
+    pid: int,
+    proc: subprocess.Popen[bytes] | None,
+    ready: Callable[[], bool],
+    *,
+    what: str,
+    log_tail: Callable[[], str],
+    error: type[Exception],
+    timeout: float,
+    interval: float = 0.1,
+) -> None:
+    """Poll ``ready`` until it holds; raise ``error`` with the log's tail if the process
+    exits first or the deadline passes (a server that dies while booting says why)."""
+
+    def check() -> bool:
+        if proc is not None and proc.pid == pid:
+            exited = proc.poll() is not None
+        else:
+            exited = not is_alive(pid)
+        if exited:
+            raise error(f"{what} (pid {pid}) exited during startup\n{log_tail()}")
+        return ready()
+
+    try:
+        wait_for(check, timeout, interval, description=what)
+    except TimeoutError as exc:
+        raise error(f"{exc}\n{log_tail()}") from exc
+
+
 def stop_process(
     pid: int,
     *,

@@ -35,12 +35,12 @@ from typing import Any
 from ecomstream.launchers.process import (
     DEFAULT_HOST,
     PidFile,
-    is_alive,
     port_is_free,
     start_background,
     stop_process,
     tail,
     wait_for,
+    wait_started,
 )
 
 log = logging.getLogger(__name__)
@@ -413,21 +413,16 @@ class PrometheusServer:
             raise PrometheusError(f"invalid config {self.config_path}:\n{output}")
 
     def _wait_ready(self, pid: int, timeout: float) -> None:
-        def ready() -> bool:
-            if self._proc is not None and self._proc.pid == pid:
-                exited = self._proc.poll() is not None
-            else:
-                exited = not is_alive(pid)
-            if exited:
-                raise PrometheusError(
-                    f"Prometheus (pid {pid}) exited during startup\n{self.log_tail()}"
-                )
-            return self.is_ready()
-
-        try:
-            wait_for(ready, timeout, 0.1, description=f"Prometheus at {self.url}/-/ready")
-        except TimeoutError as exc:
-            raise PrometheusError(f"{exc}\n{self.log_tail()}") from exc
+        wait_started(
+            pid,
+            self._proc,
+            self.is_ready,
+            what=f"Prometheus at {self.url}/-/ready",
+            log_tail=self.log_tail,
+            error=PrometheusError,
+            timeout=timeout,
+            interval=0.1,
+        )
 
     def set_jobs(self, scrape: Mapping[str, Sequence[str]] | Sequence[ScrapeJob]) -> None:
         """Replace the scrape jobs; a running server reloads its config."""

@@ -55,6 +55,7 @@ from ecomstream.launchers.process import (
     stop_process,
     tail,
     wait_for,
+    wait_started,
 )
 
 log = logging.getLogger(__name__)
@@ -392,21 +393,16 @@ class TritonServer:
         tmp.replace(self.state_path)
 
     def _wait_ready(self, pid: int, timeout: float) -> None:
-        def ready() -> bool:
-            if self._proc is not None and self._proc.pid == pid:
-                exited = self._proc.poll() is not None
-            else:
-                exited = not is_alive(pid)
-            if exited:
-                raise TritonError(
-                    f"tritonserver (pid {pid}) exited during startup\n{self.log_tail()}"
-                )
-            return self.is_ready()
-
-        try:
-            wait_for(ready, timeout, 0.05, description=f"Triton at {self.http_url}")
-        except TimeoutError as exc:
-            raise TritonError(f"{exc}\n{self.log_tail()}") from exc
+        wait_started(
+            pid,
+            self._proc,
+            self.is_ready,
+            what=f"Triton at {self.http_url}",
+            log_tail=self.log_tail,
+            error=TritonError,
+            timeout=timeout,
+            interval=0.05,
+        )
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until the running server and its models are ready (e.g. after a model reload)."""

@@ -24,6 +24,7 @@ from ecomstream.launchers.process import (
     stop_process,
     tail,
     wait_for,
+    wait_started,
 )
 
 log = logging.getLogger(__name__)
@@ -76,16 +77,16 @@ class WorkerProcess:
         ]  # fmt: skip
         proc = start_background(argv, self.log_path, env=self._env())
         self.pidfile.write(proc.pid)
-
-        def ready() -> bool:
-            if not is_alive(proc.pid):
-                raise RuntimeError(f"worker exited during start:\n{tail(self.log_path)}")
-            return self.is_ready()
-
-        try:
-            wait_for(ready, timeout, 0.2, description="worker /ready")
-        except TimeoutError as exc:
-            raise TimeoutError(f"{exc}\n{tail(self.log_path)}") from None
+        wait_started(
+            proc.pid,
+            proc,
+            self.is_ready,
+            what=f"worker /ready on port {self.web_port}",
+            log_tail=lambda: tail(self.log_path),
+            error=RuntimeError,
+            timeout=timeout,
+            interval=0.2,
+        )
 
     def is_ready(self) -> bool:
         try:

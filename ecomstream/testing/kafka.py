@@ -17,9 +17,8 @@ listed in ``tests/conftest.py``) costs nothing for unit tests.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +32,7 @@ from ecomstream.launchers.kafka import (
     java_executable,
 )
 from ecomstream.launchers.process import find_free_port, wait_for, wait_for_async
+from ecomstream.topics import ensure_topics
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -142,40 +142,16 @@ async def create_topics(
     partitions: int = 1,
     *,
     replication_factor: int = 1,
-    config: Mapping[str, str] | None = None,
     timeout: float = 30.0,
 ) -> None:
-    """Create topics (existing ones are left as they are) and wait until all have leaders.
-
-    Why wait: CreateTopics returns before every partition has a leader, and a
-    produce racing that gets a retriable error at best.
-    """
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
-
-    wanted = list(names)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
-    await admin.start()
-    try:
-        new = [
-            NewTopic(name, partitions, replication_factor, topic_configs=dict(config or {}))
-            for name in wanted
-        ]
-        with contextlib.suppress(TopicAlreadyExistsError):
-            await admin.create_topics(new, timeout_ms=int(timeout * 1000))
-
-        async def all_have_leaders() -> bool:
-            described = await admin.describe_topics(wanted)
-            return all(
-                topic["error_code"] == 0
-                and topic["partitions"]
-                and all(p["leader"] >= 0 for p in topic["partitions"])
-                for topic in described
-            )
-
-        await wait_for_async(all_have_leaders, timeout, 0.05, description=f"leaders for {wanted}")
-    finally:
-        await admin.close()
+    """Create topics (existing ones are left as they are) and wait until all have leaders."""
+    await ensure_topics(
+        bootstrap,
+        names,
+        partitions=partitions,
+        replication_factor=replication_factor,
+        timeout=timeout,
+    )
 
 
 async def produce_raw(
