@@ -53,7 +53,7 @@ def create_app(settings: Settings) -> faust.App:
             accepted = Accepted(SourcePosition(topic, message.partition, message.offset),
                                 message.key, decoded)  # fmt: skip
             key = decoded.user_id
-            stored: str | None = profiles[key]
+            stored: str | None = profiles.get(key)
             current = decode_profile(stored.encode()) if stored else None
             outcome = process_batch([accepted], {decoded.user_id: current}.get)
             profile = outcome.profiles[decoded.user_id]
