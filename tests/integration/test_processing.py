@@ -215,10 +215,12 @@ async def test_kill_9_mid_stream_then_restart_is_exactly_once(
     bootstrap = kafka_broker.bootstrap_servers
     s = Scenario(bootstrap, "kill")
     await s.create()
-    total = 60_000
-    await s.produce(total, users=2000)
+    total, chunk = 60_000, 20_000
+    await s.produce(chunk, users=2000)
     # Two victims, each SIGKILLed mid-stream (the second may die inside a commit
-    # and leave a transaction open; its successor's producer id aborts it).
+    # and leave a transaction open; its successor's producer id aborts it). Input
+    # arrives in chunks between the kills, so a fast processor cannot finish it all
+    # before its kill (which would prove nothing).
     for n in range(2):
         seen = len(await consume_all(bootstrap, s.output, isolation_level="read_uncommitted"))
         victim = spawn(s, "txn-kill", tmp_path / f"victim{n}.log")
@@ -234,6 +236,7 @@ async def test_kill_9_mid_stream_then_restart_is_exactly_once(
             victim.wait(10)
         finally:
             stop_process(victim)
+        await s.produce(chunk, users=2000)
     committed_at_kill = len(await consume_all(bootstrap, s.output))
     assert committed_at_kill < total, "the processor finished before the kill; test proves nothing"
 
