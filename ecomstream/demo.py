@@ -65,10 +65,10 @@ class DemoPlan:
 
     workdir: Path = Path("var/demo")
     seed: int = 7
-    users: int = 10_000
+    users: int = 20_000
     items: int = 600
     duration_s: float = 2 * 3600  # simulated event time
-    rate: float = 5_000  # events/s produced
+    rate: float = 8_000  # events/s produced
     random_incidents: int = 2
     kafka_port: int = 9092
     web_port: int = 6066

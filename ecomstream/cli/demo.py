@@ -20,8 +20,8 @@ from ecomstream.demo import DemoPlan, run_demo
     show_default=True,
     help="Simulated hours of shop traffic.",
 )
-@click.option("--rate", type=float, default=5_000, show_default=True, help="Events/s produced.")
-@click.option("--users", type=int, default=10_000, show_default=True)
+@click.option("--rate", type=float, default=8_000, show_default=True, help="Events/s produced.")
+@click.option("--users", type=int, default=20_000, show_default=True)
 def demo(workdir: Path, seed: int, duration_h: float, rate: float, users: int) -> None:
     """Run the main job end to end and print what flows through each topic."""
     try:
