@@ -6,7 +6,8 @@ whole validation path is testable without a broker.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ecomstream.deadletters import SourcePosition
@@ -67,8 +68,5 @@ def triage(messages: Iterable[RawMessage], limits: Limits = DEFAULT_LIMITS) -> T
     return result
 
 
-def count_by_topic(items: Sequence[Accepted]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for item in items:
-        counts[item.source.topic] = counts.get(item.source.topic, 0) + 1
-    return counts
+def count_by_topic(items: Iterable[Accepted]) -> Counter[str]:
+    return Counter(item.source.topic for item in items)

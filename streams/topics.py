@@ -1,4 +1,8 @@
-"""The topic contract (DESIGN.md) as Faust topics, named through the settings' prefix."""
+"""The topics the Faust agents use, named through the settings' prefix.
+
+The batch processors (``streams/processors.py``) name their own topics through
+:class:`ecomstream.dataflows.TopicNames`.
+"""
 
 from __future__ import annotations
 
@@ -14,19 +18,15 @@ from ecomstream.topics import OUTPUT_TOPICS
 
 @dataclass(frozen=True)
 class Topics:
-    inputs: TopicT  # clicks, purchases and reviews, read as raw bytes
-    reviews: TopicT
+    reviews: TopicT  # read as raw bytes by the scoring agent
     review_scores: TopicT
-    sentiment_alerts: TopicT
-    recommendation_updates: TopicT
-    dead_letters: TopicT
     logical_name: dict[str, str]  # physical topic name -> contract name
 
 
 def declare_topics(app: faust.App, settings: Settings) -> Topics:
-    def raw(*names: str) -> TopicT:
+    def raw(name: str) -> TopicT:
         return app.topic(
-            *(settings.topic(n) for n in names),
+            settings.topic(name),
             key_type=bytes,
             value_type=bytes,
             key_serializer="raw",
@@ -36,11 +36,7 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
         )
 
     return Topics(
-        inputs=raw(*INPUT_TOPICS),
         reviews=raw("reviews"),
         review_scores=raw("review-scores"),
-        sentiment_alerts=raw("sentiment-alerts"),
-        recommendation_updates=raw("recommendation-updates"),
-        dead_letters=raw("dead-letters"),
         logical_name={settings.topic(n): n for n in (*INPUT_TOPICS, *OUTPUT_TOPICS)},
     )

@@ -63,14 +63,17 @@ def train(profile: str, base: Path | None, out: Path | None, seed: int) -> None:
     )
 
 
-@model.command()
-@click.option(
+trained_model_option = click.option(
     "--model",
     "model_dir",
     type=click.Path(path_type=Path, exists=True, file_okay=False),
     default=None,
     help="Trained model folder [default: runs/model/full if trained, else quick].",
 )
+
+
+@model.command()
+@trained_model_option
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
@@ -94,13 +97,7 @@ def evaluate(model_dir: Path | None, out: Path) -> None:
 
 
 @model.command()
-@click.option(
-    "--model",
-    "model_dir",
-    type=click.Path(path_type=Path, exists=True, file_okay=False),
-    default=None,
-    help="Trained model folder [default: runs/model/full if trained, else quick].",
-)
+@trained_model_option
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),

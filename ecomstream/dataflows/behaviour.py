@@ -12,6 +12,7 @@ re-keyed by user fold into the users' sentiment tendency.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -92,7 +93,7 @@ class BehaviourFlow:
             profiles.update(outcome.profiles)
 
     def _events(self, ctx: BatchContext, raw: list[RawMessage], profiles: Any) -> None:
-        for name, n in count_by_topic_raw(raw).items():
+        for name, n in Counter(m.topic for m in raw).items():
             metrics.EVENTS_CONSUMED.labels(name).inc(n)
         result = triage(raw, self.limits)
         now_ms = int(time.time() * 1000)
@@ -124,10 +125,3 @@ class BehaviourFlow:
             metrics.EVENTS_PROCESSED.labels(name).inc(n)
         newest = max(a.event.ts for a in result.accepted)
         metrics.EVENT_TIME_LAG.labels(AGENT).set(time.time() - newest / 1000)
-
-
-def count_by_topic_raw(messages: Sequence[RawMessage]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for m in messages:
-        counts[m.topic] = counts.get(m.topic, 0) + 1
-    return counts

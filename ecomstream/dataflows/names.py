@@ -35,6 +35,3 @@ class TopicNames:
             review_scores_by_user=t("review-scores-by-user"),
             item_state=t("item-state"),
         )
-
-    def logical(self, physical: str, prefix: str) -> str:
-        return physical.removeprefix(prefix)
