@@ -111,6 +111,15 @@ def test_int8_export_via_cli(tiny_bert_dir: Path, tmp_path: Path) -> None:
     ops = {n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
     assert ops & {"DynamicQuantizeLinear", "MatMulInteger", "DynamicQuantizeMatMul"}
 
+    # A text's scores never depend on the batch it arrives in (replays rely on it).
+    from ecomstream.inference.runtime import SentimentRuntime
+
+    runtime = SentimentRuntime(out)
+    assert runtime.row_wise
+    batch = runtime.predict(TEXTS[:6]).probabilities
+    alone = np.concatenate([runtime.predict([t]).probabilities for t in TEXTS[:6]])
+    assert np.array_equal(batch, alone)
+
 
 def test_parity_failures_are_reported() -> None:
     parity = {
