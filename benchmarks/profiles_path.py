@@ -6,8 +6,13 @@ Variants over the same pre-produced simulator topics, in one run:
   changelogged profiles, item deltas, recommendation updates);
 - ``naive faust``: the same logic as a one-event-at-a-time Faust agent with one
   table write per event.
-Then a paced run at 2,000 events/s measures the latency from an event being
-produced to the recommendation update it triggered (Kafka timestamps of both).
+The worker runs once per commit interval of ``commit_intervals`` in each round
+(the first one is the default, ``Settings.commit_interval_ms``), so what a shorter
+interval costs in throughput is measured in the same run. Then, per commit interval,
+a paced run at 2,000 events/s measures the latency from an event being produced to
+the recommendation update it triggered (Kafka timestamps of both: the producer's
+create time of the event and of the update, which the processor writes in the
+transaction of the commit that follows the event's batch).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
@@ -25,6 +31,7 @@ from tqdm import tqdm
 from benchmarks.ingest import PARTITIONS, _consume, _produce
 from benchmarks.report import Variant, write
 from ecomstream import metrics
+from ecomstream.config import Settings
 from ecomstream.launchers.kafka import KafkaBroker
 from ecomstream.launchers.process import find_free_port, wait_for
 from ecomstream.launchers.worker import WorkerProcess
@@ -49,17 +56,26 @@ def _rate(worker: WorkerProcess, total: int, metric: str) -> float:
     return (n1 - n0) / (t1 - t0)
 
 
-def _worker(work: Path, bootstrap: str, prefix: str, module: str = "streams") -> WorkerProcess:
+def _worker(
+    work: Path,
+    bootstrap: str,
+    prefix: str,
+    module: str = "streams",
+    commit_interval_ms: int | None = None,
+) -> WorkerProcess:
+    settings = {
+        "bootstrap_servers": bootstrap,
+        "topic_prefix": prefix,
+        "app_id": f"bench-{uuid.uuid4().hex[:6]}",
+        "store": "memory://",
+        "score_reviews": "false",
+    }
+    if commit_interval_ms is not None:
+        settings["commit_interval_ms"] = str(commit_interval_ms)
     worker = WorkerProcess(
         work / f"w-{uuid.uuid4().hex[:6]}",
         web_port=find_free_port(),
-        settings={
-            "bootstrap_servers": bootstrap,
-            "topic_prefix": prefix,
-            "app_id": f"bench-{uuid.uuid4().hex[:6]}",
-            "store": "memory://",
-            "score_reviews": "false",
-        },
+        settings=settings,
         loglevel="warn",
         module=module,
     )
@@ -67,9 +83,11 @@ def _worker(work: Path, bootstrap: str, prefix: str, module: str = "streams") ->
     return worker
 
 
-def _latency(work: Path, bootstrap: str, rate: float, seconds: float) -> dict[str, float]:
+def _latency(
+    work: Path, bootstrap: str, rate: float, seconds: float, commit_interval_ms: int
+) -> dict[str, float]:
     prefix = f"lat{uuid.uuid4().hex[:4]}-"
-    worker = _worker(work, bootstrap, prefix)
+    worker = _worker(work, bootstrap, prefix, commit_interval_ms=commit_interval_ms)
     try:
         config = SimConfig(seed=5, users=20_000, events=int(rate * seconds), duration_s=None)
         summary = asyncio.run(run_to_kafka(config, bootstrap_servers=bootstrap, rate=rate,
@@ -99,7 +117,17 @@ def _latency(work: Path, bootstrap: str, rate: float, seconds: float) -> dict[st
     return {"updates": len(latencies), "p50_ms": q[49], "p99_ms": q[98], "max_ms": latencies[-1]}
 
 
-def run(n_events: int = 200_000, repeats: int = 3, naive_events: int = 30_000) -> Path:
+def run(
+    n_events: int = 200_000,
+    repeats: int = 3,
+    naive_events: int = 30_000,
+    commit_intervals: Sequence[int] = (),
+    latency_seconds: float = 20.0,
+) -> Path:
+    """``commit_intervals``: ms, default ``(Settings default, 50, 20)`` minus duplicates;
+    ``repeats`` rounds of the throughput variants, then of the latency runs."""
+    default_ms = Settings.model_fields["commit_interval_ms"].default
+    intervals = list(dict.fromkeys([default_ms, *(commit_intervals or (100, 50, 20))]))
     with tempfile.TemporaryDirectory(prefix="ecomstream-bench-") as tmp:
         work = Path(tmp)
         broker = KafkaBroker(work / "kafka", port=find_free_port(),
@@ -108,11 +136,15 @@ def run(n_events: int = 200_000, repeats: int = 3, naive_events: int = 30_000) -
         try:
             total = asyncio.run(_produce(bootstrap, n_events, bad_every=10**9))
             raw = Variant("aiokafka raw consume + orjson.loads (ceiling)", "events/s")
-            full = Variant(
-                "worker: behaviour + item processors (profiles, changelog, recommendations, "
-                "item deltas; exactly-once)",
-                "events/s",
-            )
+            full = {
+                ms: Variant(
+                    "worker: behaviour + item processors (profiles, changelog, recommendations, "
+                    f"item deltas; exactly-once), commit interval {ms} ms",
+                    "events/s",
+                    note="the default" if ms == default_ms else "",
+                )
+                for ms in intervals
+            }
             naive = Variant(
                 "naive Faust agent, one event and one table write at a time (same logic)",
                 "events/s",
@@ -120,11 +152,14 @@ def run(n_events: int = 200_000, repeats: int = 3, naive_events: int = 30_000) -
             )
             for _ in tqdm(range(repeats), desc="profile path rounds"):
                 raw.runs.append(asyncio.run(_consume(bootstrap, total, validate=False)))
-                worker = _worker(work, bootstrap, PREFIX)
-                try:
-                    full.runs.append(_rate(worker, total, "ecomstream_events_processed_total"))
-                finally:
-                    worker.stop()
+                for ms, variant in full.items():
+                    worker = _worker(work, bootstrap, PREFIX, commit_interval_ms=ms)
+                    try:
+                        variant.runs.append(
+                            _rate(worker, total, "ecomstream_events_processed_total")
+                        )
+                    finally:
+                        worker.stop()
                 worker = _worker(work, bootstrap, PREFIX, module="benchmarks.naive_faust")
                 try:
                     naive.runs.append(
@@ -132,20 +167,32 @@ def run(n_events: int = 200_000, repeats: int = 3, naive_events: int = 30_000) -
                     )
                 finally:
                     worker.stop()
-            latency = _latency(work, bootstrap, rate=2_000, seconds=30)
+            latencies: dict[int, list[dict[str, float]]] = {ms: [] for ms in intervals}
+            for _ in tqdm(range(repeats), desc="latency rounds"):
+                for ms in intervals:  # interleaved: the intervals share the machine's noise
+                    latencies[ms].append(_latency(work, bootstrap, 2_000, latency_seconds, ms))
         finally:
             broker.stop()
-    lat = Variant(
-        "latency produce → recommendation update at 2,000 events/s, p99",
-        "ms",
-        runs=[latency["p99_ms"]],
-        note=f"p50 {latency['p50_ms']:.0f} ms, max {latency['max_ms']:.0f} ms, "
-        f"{latency['updates']:,} updates; commit interval 100 ms",
-    )
+    lat = []
+    for ms, runs in latencies.items():
+
+        def runs_of(key: str, runs: list[dict[str, float]] = runs) -> str:
+            return "/".join(f"{r[key]:.0f}" for r in runs)
+
+        lat.append(
+            Variant(
+                f"latency produce → recommendation update at 2,000 events/s, p99, "
+                f"commit interval {ms} ms",
+                "ms",
+                runs=[r["p99_ms"] for r in runs],
+                note=f"p50 {runs_of('p50_ms')} ms, max {runs_of('max_ms')} ms, "
+                f"{sum(r['updates'] for r in runs):,.0f} updates",
+            )
+        )
     return write(
         "profiles_path",
         "Profile and recommendation path: events/s on one worker, and latency",
-        [raw, full, naive, lat],
+        [raw, *full.values(), naive, *lat],
         {"events": total, "partitions": PARTITIONS, "users": 20_000,
-         "kafka": "local KRaft broker, same machine"},
+         "latency_run_s": latency_seconds, "kafka": "local KRaft broker, same machine"},
     )  # fmt: skip
