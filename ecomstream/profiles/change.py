@@ -34,13 +34,14 @@ from __future__ import annotations
 from itertools import islice
 
 from ecomstream.profiles.config import DEFAULT_PROFILE_CONFIG, ProfileConfig
+from ecomstream.profiles.decay import by_score
 from ecomstream.profiles.profile import Signature, UserProfile
 
 
 def signature(p: UserProfile, config: ProfileConfig = DEFAULT_PROFILE_CONFIG) -> Signature:
     """(top categories, most recent items): what a recommendation mostly depends on."""
     k = config.signature_categories
-    cats = tuple(c for c, _ in sorted(p.cats.items(), key=lambda kv: (-kv[1], kv[0]))[:k])
+    cats = tuple(c for c, _ in by_score(p.cats)[:k])
     items = tuple(islice(reversed(p.seen), config.signature_items))
     return cats, items
 

@@ -69,8 +69,9 @@ from ecomstream.profiles.config import (
     DEFAULT_PROFILE_CONFIG,
     N_ACTIONS,
     ProfileConfig,
+    WindowSpec,
 )
-from ecomstream.profiles.decay import evict_smallest, needs_rescale, rescale
+from ecomstream.profiles.decay import by_score, evict_smallest, needs_rescale, rescale
 from ecomstream.profiles.scores import ReviewScore
 
 _PURCHASE: Final = ACTION_INDEX["purchase"]
@@ -169,8 +170,7 @@ class UserProfile:
         total = sum(self.cats.values())
         if total <= 0.0:
             return []
-        ranked = sorted(self.cats.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
-        return [(c, s / total) for c, s in ranked if s > 0.0]
+        return [(c, s / total) for c, s in by_score(self.cats)[:k] if s > 0.0]
 
     def recent_items(self, n: int | None = None) -> list[str]:
         """Most recent first."""
@@ -199,12 +199,10 @@ class UserProfile:
         at = self.ts if now is None else now
         newest = at // spec.bucket_ms
         oldest = newest - spec.buckets + 1
-        totals = [0] * N_ACTIONS
-        for bucket, counts in self.win[index].items():
-            if oldest <= bucket <= newest:
-                for a, n in enumerate(counts):
-                    totals[a] += n
-        return dict(zip(ACTION_NAMES, totals, strict=True))
+        rows = [counts for bucket, counts in self.win[index].items() if oldest <= bucket <= newest]
+        if not rows:
+            return dict.fromkeys(ACTION_NAMES, 0)
+        return dict(zip(ACTION_NAMES, map(sum, zip(*rows, strict=True)), strict=True))
 
     def price_band(self) -> tuple[float, float] | None:
         """One standard deviation around the (geometric) EWMA purchase price."""
@@ -272,6 +270,20 @@ def _add_interest(
             evict_smallest(cats, config.max_categories)
 
 
+_WINDOW_PARAMS: dict[int, tuple[tuple[WindowSpec, ...], tuple[tuple[int, int], ...]]] = {}
+
+
+def _window_params(windows: tuple[WindowSpec, ...]) -> tuple[tuple[int, int], ...]:
+    """``(bucket_ms, buckets kept)`` per window, computed once per windows tuple (hot path)."""
+    found = _WINDOW_PARAMS.get(id(windows))
+    if found is None or found[0] is not windows:
+        found = _WINDOW_PARAMS[id(windows)] = (
+            windows,  # held, so the id is not reused while the entry lives
+            tuple((spec.bucket_ms, spec.buckets + 1) for spec in windows),
+        )
+    return found[1]
+
+
 def _count(p: UserProfile, action: int, ts: int, config: ProfileConfig) -> None:
     """Count into the event's bucket; keep the ``buckets + 1`` newest buckets that have events.
 
@@ -279,11 +291,10 @@ def _count(p: UserProfile, action: int, ts: int, config: ProfileConfig) -> None:
     order the events arrive in (a backlog replay interleaves topics differently from a live
     run), and reads still restrict counts to the window that ends at the time asked for.
     """
-    for spec, buckets in zip(config.windows, p.win, strict=True):
-        bucket = ts // spec.bucket_ms
+    for (bucket_ms, cap), buckets in zip(_window_params(config.windows), p.win, strict=True):
+        bucket = ts // bucket_ms
         counts = buckets.get(bucket)
         if counts is None:
-            cap = spec.buckets + 1
             if len(buckets) >= cap and bucket < min(buckets):
                 continue  # older than every bucket kept: it would be evicted at once
             counts = buckets[bucket] = [0] * N_ACTIONS

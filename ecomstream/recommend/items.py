@@ -40,6 +40,7 @@ from typing import Any, Final, Protocol
 import orjson
 
 from ecomstream.profiles.decay import (
+    by_score,
     decayed,
     evict_smallest,
     needs_rescale,
@@ -217,7 +218,7 @@ class ItemRecord:
         """The ``n`` most co-visited items with their stored counts (ties: item id)."""
         ranked = self._nb_sorted
         if ranked is None:
-            ranked = self._nb_sorted = sorted(self.nb.items(), key=lambda kv: (-kv[1], kv[0]))
+            ranked = self._nb_sorted = by_score(self.nb)
         return ranked[:n]
 
     def cooccurrence(self, other: str) -> float:
@@ -382,7 +383,7 @@ class CategoryTop:
         """Best first (ties: item id); values are comparable within this list only."""
         ranked = self._ranked
         if ranked is None:
-            ranked = self._ranked = sorted(self.scores.items(), key=lambda kv: (-kv[1], kv[0]))
+            ranked = self._ranked = by_score(self.scores)
         return ranked[:n]
 
 

@@ -41,6 +41,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from heapq import heapify, heappop, heappush
+from itertools import groupby, islice
+from operator import itemgetter
 from typing import Any, Final
 
 import orjson
@@ -58,6 +61,7 @@ from ecomstream.recommend.items import (
     ALL,
     DEFAULT_ITEM_CONFIG,
     ItemConfig,
+    ItemIndex,
     ItemRecord,
     ItemView,
 )
@@ -219,14 +223,17 @@ def _reason(kind: int, arg: Any) -> str:
 
 
 Scored = tuple[float, str, str, str | None]  # (-score, item_id, category, sentiment note)
+_CATEGORY: Final = itemgetter(2)
 
 
 def _diversify(scored: list[Scored], config: RecommenderConfig) -> list[Scored]:
     """Greedy: the best head across categories, each pick damping its category.
 
     Entries carry the *negated* score, so a plain sort is best first, ties by item id.
-    Only a category's first ``k`` items can ever be picked, so longer tails are cut first.
-    Returns entries with the (damped) score, positive.
+    Only a category's first ``min(k, max_per_category)`` items can ever be picked, so
+    longer tails are cut first; the heads wait in a heap keyed like the greedy choice
+    (highest damped score, then smallest item id). Returns entries with the (damped)
+    score, positive.
     """
     scored.sort()
     k = config.k
@@ -234,30 +241,20 @@ def _diversify(scored: list[Scored], config: RecommenderConfig) -> list[Scored]:
     damp = config.diversity
     if damp == 1.0 and cap >= k:  # no diversification: plain order
         return [(-neg, item, cat, note) for neg, item, cat, note in scored[:k]]
-    by_cat: dict[str, list[Scored]] = {}
-    for entry in scored:
-        entries = by_cat.get(entry[2])
-        if entries is None:
-            by_cat[entry[2]] = [entry]
-        elif len(entries) < k:
-            entries.append(entry)
+    scored.sort(key=_CATEGORY)  # stable: each category's entries stay best first
+    depth = max(min(k, cap), 0)
+    groups = [list(islice(group, depth)) for _, group in groupby(scored, key=_CATEGORY)]
+    heap = [(entries[0][0], entries[0][1], g, 0) for g, entries in enumerate(groups) if entries]
+    heapify(heap)
     picked: list[Scored] = []
-    taken = dict.fromkeys(by_cat, 0)
-    while len(picked) < k:
-        best: Scored | None = None
-        best_cat = ""
-        for cat, entries in by_cat.items():
-            n = taken[cat]
-            if n >= len(entries) or n >= cap:
-                continue
-            neg, item, _, note = entries[n]
-            adjusted = -neg * damp**n
-            if best is None or adjusted > best[0] or (adjusted == best[0] and item < best[1]):
-                best, best_cat = (adjusted, item, cat, note), cat
-        if best is None:
-            break
-        picked.append(best)
-        taken[best_cat] += 1
+    while heap and len(picked) < k:
+        neg_adjusted, item, g, n = heappop(heap)
+        entries = groups[g]
+        picked.append((-neg_adjusted, item, entries[n][2], entries[n][3]))
+        n += 1
+        if n < len(entries):
+            neg, item = entries[n][0], entries[n][1]
+            heappush(heap, (-(-neg * damp**n), item, g, n))
     return picked
 
 
@@ -271,7 +268,9 @@ def rank(
     """The ranked list (module docstring) for ``profile`` at event time ``now``."""
     cand: dict[str, float] = {}
     get = cand.get
-    lookup = items.get
+    # The index's own dict when it is one: a method call per look-up is a large share of
+    # the ranking's cost (tens of look-ups per list).
+    lookup = items.records.get if isinstance(items, ItemIndex) else items.get
     # What each source was fed with, to explain the final items only.
     seeds: list[tuple[str, float, float, int, ItemRecord | None]] = []
     categories: list[tuple[str, float, dict[str, float]]] = []
