@@ -102,6 +102,11 @@ class Behaviour:
     deal_checkout_prob: float = 0.6
     max_quantity: int = 3
     memory: int = 20  # recently seen items a user may come back to
+    # Before paying, most shoppers read each cart item's latest reviews; a run of bad ones
+    # (<= 2 stars) beyond the usual share makes them put the item back.
+    review_check_prob: float = 0.8  # reads the latest reviews of a cart line at checkout
+    reviews_read: int = 5  # how many (fewer if the item has fewer; missing ones are not bad)
+    bad_review_tolerance: float = 0.2  # share of bad reviews shrugged off; all bad: put back
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,10 @@
 A session enters the shop (a remembered item, a search, or a popular item in a
 liked category), browses related items (view → sometimes click → sometimes
 add_to_cart), may remove cart lines, then checks out or abandons the cart.
-Abandoned and wish-listed items are remembered, and later sessions often start
-from them: that is what makes a user's next purchase predictable.
+Before paying, most shoppers read each cart item's latest reviews and put back an
+item whose recent reviews are mostly bad (a quality incident costs sales once its
+reviews show). Abandoned and wish-listed items are remembered, and later sessions
+often start from them: that is what makes a user's next purchase predictable.
 
 Why generators: the shop merges thousands of users' timelines by event time
 with a heap, and a generator only computes a user's next event when the merge
@@ -14,6 +16,7 @@ needs it, so memory stays flat however long the run.
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from itertools import count
 
@@ -23,13 +26,14 @@ from ecomstream.simulator.config import SimConfig
 from ecomstream.simulator.incidents import IncidentBook
 from ecomstream.simulator.population import User
 from ecomstream.simulator.reviews import ReviewWriter
-from ecomstream.simulator.rng import lognormal_ms, pick, pick_index
+from ecomstream.simulator.rng import lognormal_ms, pick, pick_index, substream
 
 Timed = tuple[int, EventTopic, Event]  # (event time ms, topic, event)
 Schedule = Callable[[int, EventTopic, Event], None]
 
 MS_PER_HOUR = 3_600_000
 REVIEW_EWMA = 0.15
+BAD_RATING = 2  # a review of at most this many stars reads as bad
 # How a session reached its current item: the entry item's click and cart odds depend on it.
 DEAL, REVISIT, SEARCH, BROWSE = "deal", "revisit", "search", "browse"
 
@@ -88,6 +92,10 @@ class SessionModel:
         self.shown_rating = [1.0 + 4.0 * item.quality for item in catalog.items]
         self._influence = config.review_influence
         self._perceived = [item.quality for item in catalog.items]  # kept in step with the above
+        # The latest visible ratings per item (what a shopper reads at checkout), and the
+        # reading decisions' own random stream: runs where nobody is put off stay the same.
+        self._latest: list[deque[int]] = [deque(maxlen=self.b.reviews_read) for _ in catalog.items]
+        self._reading = substream(config.seed, "reading")
         self.deals = tuple(deals)
         self.campaigns = {index: f"deal-{catalog.items[index].item_id}" for index in deals}
 
@@ -95,6 +103,7 @@ class SessionModel:
         """A review became visible (the merge emitted it): later shoppers read it."""
         shown = self.shown_rating
         shown[item_index] += REVIEW_EWMA * (rating - shown[item_index])
+        self._latest[item_index].append(rating)
         seen = (shown[item_index] - 1.0) / 4.0
         quality = self.catalog.items[item_index].quality
         self._perceived[item_index] = (1.0 - self._influence) * quality + self._influence * seen
@@ -102,6 +111,23 @@ class SessionModel:
     def perceived(self, item: Item) -> float:
         """Quality as a shopper judges it: hidden quality blended with the shown rating."""
         return self._perceived[item.index]
+
+    def put_off(self, item: Item) -> float:
+        """Chance that a shopper who reads ``item``'s latest reviews puts it back.
+
+        0 while the share of bad reviews (<= 2 stars) among the latest ``reviews_read``
+        stays within ``bad_review_tolerance``, rising linearly to 1 when all are bad;
+        always 0 with ``review_influence`` 0 (shoppers who ignore reviews).
+        """
+        b = self.b
+        if not self._influence:
+            return 0.0
+        bad = sum(1 for rating in self._latest[item.index] if rating <= BAD_RATING)
+        share = bad / b.reviews_read if b.reviews_read else 0.0
+        tolerance = b.bad_review_tolerance
+        if share <= tolerance:
+            return 0.0
+        return min(1.0, (share - tolerance) / max(1.0 - tolerance, 1e-9))
 
     # -- timeline ---------------------------------------------------------------------------
     def timeline(self, user: User) -> Iterator[Timed]:
@@ -236,6 +262,15 @@ class SessionModel:
         for index in list(cart):
             if rng.random() < b.remove_prob:
                 t += self._think(5.0)
+                yield self._click(user, sid, items[index], Action.REMOVE_FROM_CART, t)
+                del cart[index]
+        for index in list(cart):  # reading the latest reviews before paying
+            put_off = self.put_off(items[index])
+            if put_off <= 0.0:
+                continue
+            reading = self._reading
+            if reading.random() < b.review_check_prob and reading.random() < put_off:
+                t += self._think(20.0)
                 yield self._click(user, sid, items[index], Action.REMOVE_FROM_CART, t)
                 del cart[index]
         if not cart:

@@ -21,12 +21,30 @@ def test_bad_reviews_lower_the_quality_shoppers_perceive(corpus: ReviewCorpus) -
     assert shop.model.perceived(item) < 0.5 * item.quality
 
 
+def test_a_run_of_bad_latest_reviews_puts_shoppers_off(corpus: ReviewCorpus) -> None:
+    shop = Shop(CONFIG, corpus)
+    item = shop.catalog.items[0]
+    assert shop.model.put_off(item) == 0.0  # no reviews yet
+    shop.model.review_seen(item.index, 1)  # one bad review of the latest five: usual noise
+    assert shop.model.put_off(item) == 0.0
+    for _ in range(2):
+        shop.model.review_seen(item.index, 1)
+    partly = shop.model.put_off(item)
+    for _ in range(2):
+        shop.model.review_seen(item.index, 2)
+    assert 0.0 < partly < shop.model.put_off(item) == 1.0  # all five latest are bad
+    for _ in range(5):
+        shop.model.review_seen(item.index, 5)  # recovered: only the latest ones count
+    assert shop.model.put_off(item) == 0.0
+
+
 def test_reviews_change_nothing_without_review_influence(corpus: ReviewCorpus) -> None:
     shop = Shop(dataclasses.replace(CONFIG, review_influence=0.0), corpus)
     item = shop.catalog.items[0]
     for _ in range(10):
         shop.model.review_seen(item.index, 1)
     assert shop.model.perceived(item) == pytest.approx(item.quality)
+    assert shop.model.put_off(item) == 0.0
 
 
 def test_item_ids_map_back_to_catalog_indices(corpus: ReviewCorpus) -> None:
