@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     ingest_batch_ms: int = Field(50, description="Longest wait to fill an ingest batch.")
     score_reviews: bool = Field(True, description="Run the review scoring agent.")
     commit_interval_ms: int = Field(100, description="Batch processors' transaction interval.")
+    stepped: bool = Field(
+        False, description="Replay mode: processors run only on POST /step (deterministic)."
+    )
     instance_id: str = Field(
         "", description="Stable per worker (fences a crashed predecessor); default host:port."
     )

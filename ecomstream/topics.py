@@ -8,12 +8,15 @@ leader, then the worker starts.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.structs import ConsumerRecord
 
 from ecomstream.config import Settings
 from ecomstream.events import INPUT_TOPICS
@@ -85,8 +88,6 @@ async def ensure_contract_topics(settings: Settings) -> None:
 
 async def topic_sizes(bootstrap_servers: str, names: Iterable[str]) -> dict[str, int]:
     """Records per topic (sum of partition end offsets); 0 for a topic that does not exist."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
     wanted = list(names)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
@@ -128,13 +129,22 @@ async def partitions_of(bootstrap_servers: str, topic: str) -> list[int]:
 
 async def read_topic(bootstrap_servers: str, topic: str, timeout: float = 30.0) -> list[bytes]:
     """Every value in ``topic`` up to its current end (read_committed), partition by partition."""
-    import asyncio
+    records = await read_records(bootstrap_servers, topic, timeout=timeout)
+    return [r.value for r in records if r.value]
 
-    from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    tps = [TopicPartition(topic, p) for p in await partitions_of(bootstrap_servers, topic)]
-    if not tps:
-        return []
+async def read_records(
+    bootstrap_servers: str,
+    topic: str | None = None,
+    *,
+    ranges: Mapping[TopicPartition, tuple[int, int]] | None = None,
+    timeout: float = 60.0,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The committed records of a whole ``topic`` (up to its end now), or of offset ``ranges``.
+
+    ``ranges`` maps partitions to ``[start, end)``. One consumer, every partition
+    assigned at once; records come partition by partition, in offset order.
+    """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
         enable_auto_commit=False,
@@ -143,20 +153,27 @@ async def read_topic(bootstrap_servers: str, topic: str, timeout: float = 30.0) 
     )
     await consumer.start()
     try:
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        values: list[bytes] = []
-
-        async def behind() -> bool:
-            return any([await consumer.position(tp) < end for tp, end in ends.items()])
+        if ranges is None:
+            assert topic is not None
+            tps = [TopicPartition(topic, p) for p in await partitions_of(bootstrap_servers, topic)]
+            begins = await consumer.beginning_offsets(tps) if tps else {}
+            ends = await consumer.end_offsets(tps) if tps else {}
+            ranges = {tp: (begins[tp], ends[tp]) for tp in tps}
+        todo = {tp: span for tp, span in ranges.items() if span[1] > span[0]}
+        found: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {tp: [] for tp in todo}
+        if not todo:
+            return []
+        consumer.assign(list(todo))
+        for tp, (start, _) in todo.items():
+            consumer.seek(tp, start)
 
         async def drain() -> None:
-            while await behind():
-                batches = await consumer.getmany(*tps, timeout_ms=200)
-                values.extend(r.value for rs in batches.values() for r in rs if r.value)
+            while behind := [tp for tp in todo if await consumer.position(tp) < todo[tp][1]]:
+                batches = await consumer.getmany(*behind, timeout_ms=200, max_records=10_000)
+                for tp, records in batches.items():
+                    found[tp] += [r for r in records if r.offset < todo[tp][1]]
 
         await asyncio.wait_for(drain(), timeout)
-        return values
+        return [r for tp in sorted(found) for r in found[tp]]
     finally:
         await consumer.stop()

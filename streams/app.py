@@ -10,9 +10,8 @@ from faust.web import Request, Response, View
 
 from ecomstream import metrics
 from ecomstream.config import Settings
-from ecomstream.processing import BatchProcessor
 from streams.agents.scoring import register_scoring
-from streams.processors import register_processors
+from streams.processors import Processors, register_processors
 from streams.topics import Topics, declare_topics
 
 
@@ -44,6 +43,8 @@ def create_app(settings: Settings | None = None) -> faust.App:
         register_scoring(app, topics, settings)
     _register_lag_gauge(app, topics)
     _register_pages(app, processors)
+    if settings.stepped:
+        _register_step_page(app, processors)
     return app
 
 
@@ -63,7 +64,7 @@ def _register_lag_gauge(app: faust.App, topics: Topics) -> None:
             metrics.CONSUMER_LAG.labels(name, str(tp.partition)).set(max(highwater - committed, 0))
 
 
-def _register_pages(app: faust.App, processors: list[BatchProcessor]) -> None:
+def _register_pages(app: faust.App, processors: Processors) -> None:
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
@@ -75,8 +76,17 @@ def _register_pages(app: faust.App, processors: list[BatchProcessor]) -> None:
 
         async def get(self, request: Request) -> Response:
             ready = (
-                all(p.ready for p in processors)
+                all(p.ready for p in processors.all)
                 and bool(app.consumer.assignment())
                 and not app.rebalancing
             )
             return self.json({"ready": ready}, status=200 if ready else 503)
+
+
+def _register_step_page(app: faust.App, processors: Processors) -> None:
+    @app.page("/step")
+    class Step(View):
+        """Replay mode: POST runs one step of both processors, returns the records taken."""
+
+        async def post(self, request: Request) -> Response:
+            return self.json(await processors.step())

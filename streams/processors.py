@@ -7,6 +7,7 @@ inside the Faust worker as services, exactly-once through Kafka transactions.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -19,7 +20,30 @@ from ecomstream.events import Limits
 from ecomstream.processing import BatchProcessor, ProcessorCrashed
 
 
-def register_processors(app: faust.App, settings: Settings) -> list[BatchProcessor]:
+@dataclass(frozen=True)
+class Processors:
+    behaviour: BatchProcessor
+    items: BatchProcessor
+    replica: ItemReplica
+
+    @property
+    def all(self) -> tuple[BatchProcessor, ...]:
+        return (self.behaviour, self.items)
+
+    async def step(self) -> dict[str, int]:
+        """One replay step through both stages (stepped mode): behaviour then items.
+
+        Before each stage the item replica holds every ``item-state`` record
+        committed so far, so rankings never see a partial step.
+        """
+        await self.replica.sync()
+        behaviour = await self.behaviour.step()
+        items = await self.items.step()
+        await self.replica.sync()
+        return {"behaviour": behaviour, "items": items}
+
+
+def register_processors(app: faust.App, settings: Settings) -> Processors:
     names = TopicNames.from_settings(settings)
     group = f"{settings.topic_prefix}{settings.app_id}"
     replica = ItemReplica(settings.bootstrap_servers, names.item_state)
@@ -40,6 +64,7 @@ def register_processors(app: faust.App, settings: Settings) -> list[BatchProcess
             transactional_id=f"{group}-behaviour-{settings.instance}",
             partitions=settings.partitions,
             commit_interval_ms=settings.commit_interval_ms,
+            stepped=settings.stepped,
         ),
         BatchProcessor(
             settings.bootstrap_servers,
@@ -50,10 +75,11 @@ def register_processors(app: faust.App, settings: Settings) -> list[BatchProcess
             transactional_id=f"{group}-items-{settings.instance}",
             partitions=settings.partitions,
             commit_interval_ms=settings.commit_interval_ms,
+            stepped=settings.stepped,
         ),
     ]
     _host(app, replica, *processors)
-    return processors
+    return Processors(processors[0], processors[1], replica)
 
 
 def _host(app: faust.App, *parts: Any) -> None:

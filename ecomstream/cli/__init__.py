@@ -10,6 +10,7 @@ from ecomstream.cli.demo import demo
 from ecomstream.cli.evaluate import evaluate
 from ecomstream.cli.kafka import kafka
 from ecomstream.cli.model import model
+from ecomstream.cli.replay import replay
 from ecomstream.cli.simulate import simulate
 from ecomstream.cli.triton import triton
 from ecomstream.cli.worker import worker
@@ -25,5 +26,5 @@ def main(verbose: bool) -> None:
     )
 
 
-for command in (kafka, simulate, worker, demo, model, triton, evaluate):  # one per concept
+for command in (kafka, simulate, worker, demo, model, triton, replay, evaluate):  # one per concept
     main.add_command(command)

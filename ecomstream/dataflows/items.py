@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -94,7 +95,7 @@ class ItemFlow:
             touched.add(item_id)
             return record
 
-        monitor: SentimentMonitor | None = None
+        scored: list[tuple[int, str, bytes, dict[str, Any]]] = []
         for r in records:
             if r.value is None or r.key is None:
                 continue
@@ -102,11 +103,17 @@ class ItemFlow:
                 apply_delta(record_of(r.key.decode()), decode_delta(r.value), self.item_config)
                 continue
             value = orjson.loads(r.value)
+            if parse_review_score(value) is not None:
+                scored.append((int(value["ts"]), str(value["review_id"]), r.value, value))
+        # Event-time order, not arrival order: scores of one item arrive from many
+        # scoring batches in any interleaving; the detector must not depend on it.
+        scored.sort(key=lambda s: (s[0], s[1]))
+        monitor: SentimentMonitor | None = None
+        for _, _, raw, value in scored:
             score = parse_review_score(value)
-            if score is None:
-                continue
+            assert score is not None
             apply_review_score(record_of(score.item_id), score, self.item_config)
-            ctx.send(self.names.review_scores_by_user, score.user_id.encode(), r.value)
+            ctx.send(self.names.review_scores_by_user, score.user_id.encode(), raw)
             monitor = monitor or self._monitor(ctx)
             observation = monitor.observe(ScoredReview.from_dict(value))
             if observation.too_late:
@@ -140,7 +147,28 @@ class ItemReplica:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self._task: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._progress = asyncio.Condition()
+        self._positions: dict[TopicPartition, int] = {}
         self.records = 0
+
+    async def sync(self, timeout: float = 60.0) -> None:
+        """Return once every ``item-state`` record committed before the call is in the index.
+
+        Stepped replays call it between steps, so a step ranks against exactly
+        the item state the previous steps produced.
+        """
+        consumer = self._consumer
+        if consumer is None:
+            raise RuntimeError("replica not started")
+        parts = sorted(consumer.assignment())
+        ends = await consumer.end_offsets(parts)
+
+        def caught_up() -> bool:
+            return all(self._positions.get(tp, 0) >= end for tp, end in ends.items())
+
+        async with self._progress:
+            await asyncio.wait_for(self._progress.wait_for(caught_up), timeout)
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -148,21 +176,27 @@ class ItemReplica:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            fetch_max_wait_ms=50,  # the broker's 500 ms default delayed every replay step
         )
         partitions = await partitions_of(self.bootstrap_servers, self.topic)
         await consumer.start()
         consumer.assign([TopicPartition(self.topic, p) for p in partitions])
+        self._consumer = consumer
         self._task = asyncio.create_task(self._run(consumer))
 
     async def _run(self, consumer: AIOKafkaConsumer) -> None:
         try:
             while True:
-                batches = await consumer.getmany(timeout_ms=500, max_records=5_000)
+                batches = await consumer.getmany(timeout_ms=100, max_records=5_000)
                 for records in batches.values():
                     for r in records:
                         if r.value is not None:
                             self.index.put(decode_item(r.value))
                             self.records += 1
+                positions = {tp: await consumer.position(tp) for tp in consumer.assignment()}
+                async with self._progress:
+                    self._positions = positions
+                    self._progress.notify_all()
         finally:
             await consumer.stop()
 

@@ -181,3 +181,14 @@ def last_offsets(
                 if isinstance(meta, RecordMetadata):
                     last[tp] = max(last.get(tp, -1), meta.offset)
     return last
+
+
+def output_offsets(futures: Iterable[asyncio.Future[Any]]) -> dict[TopicPartition, int]:
+    """Per output partition, the highest batch base offset written (completed futures)."""
+    grouped: dict[TopicPartition, list[asyncio.Future[Any]]] = defaultdict(list)
+    for future in futures:
+        if future.done() and not future.cancelled() and future.exception() is None:
+            meta = future.result()
+            if isinstance(meta, RecordMetadata):
+                grouped[TopicPartition(meta.topic, meta.partition)].append(future)
+    return last_offsets(grouped)

@@ -88,7 +88,13 @@ from ecomstream.processing.changelog import (
     recovery_consumer,
     restore,
 )
-from ecomstream.processing.commit import CommitPayload, RecordWriter, last_offsets, snapshot
+from ecomstream.processing.commit import (
+    CommitPayload,
+    RecordWriter,
+    last_offsets,
+    output_offsets,
+    snapshot,
+)
 from ecomstream.processing.context import BatchContext, OutputRecord
 from ecomstream.processing.tables import PartitionStore, TableSpec
 
@@ -161,6 +167,9 @@ class BatchProcessor:
         changelog_replication_factor: replication of created changelog topics.
         commit_retries: attempts after a failed commit before crashing.
         client_id: prefix of the Kafka client ids.
+        stepped: process only when :meth:`step` is called. Replays use it: the
+            driver picks the batch boundaries, so outputs are a function of
+            the input alone, not of fetch timing.
     """
 
     def __init__(
@@ -183,6 +192,7 @@ class BatchProcessor:
         changelog_replication_factor: int = 1,
         commit_retries: int = 5,
         client_id: str | None = None,
+        stepped: bool = False,
     ) -> None:
         if not input_topics:
             raise ValueError("at least one input topic is needed")
@@ -210,6 +220,9 @@ class BatchProcessor:
         self._commit_retries = commit_retries
         self._client_id = client_id or group_id
         self._topic_order = {topic: i for i, topic in enumerate(self.input_topics)}
+        self.stepped = stepped
+        self._steps: asyncio.Queue[asyncio.Future[int]] = asyncio.Queue()
+        self._outputs_written: dict[TopicPartition, int] = {}
 
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -386,6 +399,10 @@ class BatchProcessor:
         if not self._closed:
             await self._close_clients()
             log.info("processor %s stopped (%s)", self.group_id, self.stats)
+        while not self._steps.empty():
+            waiting = self._steps.get_nowait()
+            if not waiting.done():
+                waiting.set_exception(ProcessorCrashed(f"processor {self.group_id} stopped"))
 
     def request_stop(self) -> None:
         """Ask the loop to stop after its current batch (safe from a signal handler).
@@ -442,6 +459,9 @@ class BatchProcessor:
                     async with self._lock:
                         if self._pending:
                             await self._recover()
+                if self.stepped:
+                    await self._serve_step(consumer, stop_waiter)
+                    continue
                 # Not under the lock: during a rebalance getmany waits for the new
                 # assignment (however long), and the revoke callback needs the lock.
                 batch = await self._poll(consumer, stop_waiter)
@@ -465,6 +485,94 @@ class BatchProcessor:
             raise
         finally:
             stop_waiter.cancel()
+
+    # ------------------------------------------------------------------ stepped mode
+
+    async def step(self) -> int:
+        """Process everything committed to the inputs now, as one batch, and commit it.
+
+        Returns the number of input records processed. When it returns, the
+        outputs are visible to ``read_committed`` readers. Only in stepped mode.
+        """
+        if not self.stepped:
+            raise RuntimeError(f"processor {self.group_id} is not in stepped mode")
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        await self._steps.put(done)
+        return await done
+
+    async def _serve_step(
+        self, consumer: AIOKafkaConsumer, stop_waiter: asyncio.Future[Any]
+    ) -> None:
+        """Wait for a step request (waking up to recover new assignments), then run it."""
+        request = asyncio.ensure_future(self._steps.get())
+        await asyncio.wait(
+            (request, stop_waiter),
+            timeout=self._poll_timeout_ms / 1000,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if not request.done():
+            request.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await request
+            return
+        done = request.result()
+        try:
+            count = await self._run_step(consumer)
+        except BaseException as exc:
+            if not done.done():
+                done.set_exception(exc)
+            raise
+        if not done.done():
+            done.set_result(count)
+
+    async def _run_step(self, consumer: AIOKafkaConsumer, timeout: float = 120.0) -> int:
+        """Fetch every input partition up to its last stable offset of now; process; commit."""
+        t0 = time.perf_counter()
+        tps = sorted(self._assigned)
+        targets: dict[TopicPartition, int] = await consumer.end_offsets(tps) if tps else {}
+        collected: dict[TopicPartition, list[Record]] = {}
+        deadline = time.monotonic() + timeout
+        while behind := [tp for tp in tps if await consumer.position(tp) < targets[tp]]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"step of {self.group_id}: {behind} not read in {timeout}s")
+            batch = await consumer.getmany(
+                *behind, timeout_ms=self._poll_timeout_ms, max_records=self._max_batch
+            )
+            for tp, records in batch.items():
+                kept = [r for r in records if r.offset < targets[tp]]
+                if len(kept) < len(records):  # written after the step began: next step's
+                    consumer.seek(tp, records[len(kept)].offset)
+                collected.setdefault(tp, []).extend(kept)
+        t1 = time.perf_counter()
+        async with self._lock:
+            self._check_commit_task()
+            if collected:
+                await self._process(collected)
+            t2 = time.perf_counter()
+            self._outputs_written = {}
+            await self._commit_now()
+            t3 = time.perf_counter()
+            await self._wait_outputs_visible(self._outputs_written)
+        t4 = time.perf_counter()
+        log.debug(
+            "step %s: fetch %.3fs, process %.3fs, commit %.3fs, visible %.3fs",
+            *(self.group_id, t1 - t0, t2 - t1, t3 - t2, t4 - t3),
+        )
+        return sum(len(records) for records in collected.values())
+
+    async def _wait_outputs_visible(
+        self, written: dict[TopicPartition, int], timeout: float = 30.0
+    ) -> None:
+        """Wait until ``read_committed`` end offsets pass the last committed outputs."""
+        reader = self._reader
+        deadline = time.monotonic() + timeout
+        while written and reader is not None:
+            ends = await end_offsets(reader, list(written))
+            written = {tp: offset for tp, offset in written.items() if ends[tp] <= offset}
+            if written and time.monotonic() > deadline:
+                raise TimeoutError(f"outputs of {self.group_id} not visible: {written}")
+            if written:
+                await asyncio.sleep(0.02)
 
     async def _poll(
         self, consumer: AIOKafkaConsumer, stop_waiter: asyncio.Future[Any]
@@ -607,12 +715,13 @@ class BatchProcessor:
         producer, writer = self._producer, self._writer
         assert producer is not None and writer is not None
         await producer.begin_transaction()
-        await writer.send_outputs(payload.outputs)
+        outputs = await writer.send_outputs(payload.outputs)
         sent = await writer.send_changelog(payload.changelog)
         if payload.offsets:
             await producer.send_offsets_to_transaction(payload.offsets, self.group_id)
         await producer.commit_transaction()
         self._changelog_written.update(last_offsets(sent))
+        self._outputs_written.update(output_offsets(outputs))
 
     async def _write_at_least_once(self, payload: CommitPayload) -> None:
         producer, writer, consumer = self._producer, self._writer, self._consumer

@@ -184,6 +184,44 @@ async def test_counts_and_outputs_exactly_once_then_graceful_restart_recovers(
     assert await s.changelog_state() == s.expected
 
 
+async def test_stepped_processors_take_exactly_what_each_step_finds(
+    kafka_broker: KafkaBroker,
+) -> None:
+    """Replay mode: a step processes everything committed so far as one batch, commits it,
+    and returns once its outputs are readable, so the next stage's step sees all of them."""
+    bootstrap = kafka_broker.bootstrap_servers
+    s = Scenario(bootstrap, "stepped")
+    final = f"{s.output}-final"
+    await s.create()
+    await create_topics(bootstrap, [final], PARTITIONS)
+    first = s.processor("txn-step-1", stepped=True)
+    # The second stage reads the first one's transactional output (commit markers).
+    second = make_processor(
+        bootstrap, f"{s.group}-2", [s.output], final, "txn-step-2", stepped=True
+    )
+    await first.start()
+    await second.start()
+    try:
+        await wait_for_async(lambda: first.ready and second.ready, 60, description="ready")
+        await s.produce(1000)
+        assert await first.step() == 1000
+        assert await second.step() == 1000
+        assert len(await consume_all(bootstrap, final)) == 1000  # visible on return
+        assert (first.stats.batches, second.stats.batches) == (1, 1)
+        assert await second.step() == 0  # nothing new: past the commit markers, no wait
+
+        await s.produce(500)
+        assert first.stats.events == 1000  # nothing moves between steps
+        assert await first.step() == 500
+        assert await second.step() == 500
+        assert_exactly_once(await s.outputs(1500), 1500)
+        assert_exactly_once([r.value or b"" for r in await consume_all(bootstrap, final)], 1500)
+        assert first.table_items("counts") == s.expected
+    finally:
+        await second.stop()
+        await first.stop()
+
+
 async def test_handler_error_crashes_without_committing(kafka_broker: KafkaBroker) -> None:
     bootstrap = kafka_broker.bootstrap_servers
     s = Scenario(bootstrap, "crash")
