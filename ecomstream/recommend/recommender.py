@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 from heapq import heapify, heappop, heappush
 from itertools import groupby, islice
 from operator import itemgetter
@@ -150,7 +151,9 @@ class RecommendationUpdate:
         }
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.to_dict())
+        # orjson writes a (slots) dataclass as an object of its fields in declaration
+        # order, tuples as arrays: the bytes of ``to_dict()``, without building the dicts.
+        return orjson.dumps(self)
 
     @classmethod
     def from_json(cls, raw: bytes) -> RecommendationUpdate:
@@ -212,6 +215,7 @@ def sentiment_multiplier(
     return m, reason
 
 
+@lru_cache(maxsize=1 << 16)  # few distinct (kind, item or category) pairs; formatting is not
 def _reason(kind: int, arg: Any) -> str:
     if kind == COVIS:
         return f"viewed together with {arg}"
@@ -220,6 +224,10 @@ def _reason(kind: int, arg: Any) -> str:
     if kind == RECENT:
         return _RECENT_REASON.get(arg, "you viewed this recently")
     return "popular in the shop"
+
+
+def _note_order(note: tuple[float, int, Any]) -> tuple[float, int]:
+    return -note[0], note[1]
 
 
 Scored = tuple[float, str, str, str | None]  # (-score, item_id, category, sentiment note)
@@ -347,7 +355,8 @@ def rank(
                 break  # categories come strongest first
         if item in shop:
             notes.append((shop[item], SHOP, None))
-        notes.sort(key=lambda n: (-n[0], n[1]))
+        if len(notes) > 1:
+            notes.sort(key=_note_order)
         reasons = [_reason(kind, arg) for _, kind, arg in notes[:2]]
         if note is not None:
             reasons.append(note)
