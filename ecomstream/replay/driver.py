@@ -200,7 +200,7 @@ async def _drive(
                     e.value,
                     e.key,
                     partition=e.partition,
-                    timestamp_ms=e.ts,
+                    timestamp_ms=e.timestamp,
                 )
                 for e in step
             ]

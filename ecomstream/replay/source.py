@@ -32,7 +32,8 @@ class RecordedEvent:
     partition: int | None
     key: bytes | None
     value: bytes | None
-    ts: int
+    ts: int  # event time (the value's ``ts``; else the last one on its partition)
+    timestamp: int | None = None  # the Kafka record timestamp to write (None: now)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,8 @@ async def read_kafka_source(
 ) -> list[RecordedEvent]:
     """Input records of ``{prefix}clicks|purchases|reviews``, by record time or offsets.
 
-    Record timestamps are event times (the simulator and shops set them). With
+    ``since_ms``/``until_ms`` select by Kafka record timestamp (when a record was
+    written, unless its producer set it), through the broker's time index. With
     ``offsets``, only the listed partitions are read, each over its range.
     Reads ``read_committed`` with no consumer group: the source is never touched.
     """
@@ -106,10 +108,24 @@ async def read_kafka_source(
     finally:
         await consumer.stop()
     records = await read_records(bootstrap_servers, ranges=ranges, timeout=600)
-    return [
-        RecordedEvent(r.topic.removeprefix(prefix), r.partition, r.key, r.value, r.timestamp)
-        for r in records
-    ]
+    events: list[RecordedEvent] = []
+    last_ts: dict[tuple[str, int], int] = {}
+    for r in records:
+        stream = (r.topic, r.partition)
+        ts = _event_ts(r.value, last_ts.get(stream, r.timestamp))
+        last_ts[stream] = ts
+        topic = r.topic.removeprefix(prefix)
+        events.append(RecordedEvent(topic, r.partition, r.key, r.value, ts, r.timestamp))
+    return events
+
+
+def _event_ts(value: bytes | None, default: int) -> int:
+    """The event time in a message value, or ``default`` for one that has none."""
+    try:
+        ts = orjson.loads(value or b"null").get("ts")
+    except (orjson.JSONDecodeError, AttributeError):
+        return default
+    return ts if isinstance(ts, int) and not isinstance(ts, bool) else default
 
 
 async def _ranges(
