@@ -185,13 +185,14 @@ def observe_category(
 
 
 def category_prior(config: AlertConfig, state: CategoryState | None) -> float:
-    """The category's negative share, shrunk toward ``global_prior`` (the items' prior)."""
+    """The category's negative share, shrunk toward ``global_prior`` (in labels: ``label_prior``);
+    the items' prior."""
     if state is None or state.ring.head is None:
-        return config.global_prior
+        return config.label_prior
     return state.rate.share_at(
         closed_before(state.clock, config.grace_ms, config.bucket_ms) - 1,
         config.decay_per_bucket,
-        config.global_prior,
+        config.label_prior,
         config.category_pseudo_count,
     )
 

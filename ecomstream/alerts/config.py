@@ -11,6 +11,9 @@ everything else in ecomstream.
 >>> AlertConfig.from_env({"ECOMSTREAM_ALERT_MIN_REVIEWS": "8",
 ...                       "ECOMSTREAM_ALERT_EVIDENCE_TEXT": "false"}).min_reviews
 8
+>>> noisy = AlertConfig(scorer_sensitivity=0.76, scorer_false_positive_rate=0.24)
+>>> round(noisy.label_prior, 3), round(noisy.warn_rise, 3)
+(0.318, 0.104)
 >>> AlertConfig(grace_ms=40 * 60_000)
 Traceback (most recent call last):
 ...
@@ -60,6 +63,17 @@ class AlertConfig:
     resolve_on_evidence: bool = False
     cooldown_ms: int = 60 * MINUTE_MS  # after a resolution, no new episode for this long
 
+    # The scorer's known error rates (measure them on held-out labelled reviews): the share
+    # of truly negative reviews it labels negative, and of truly positive ones. Why:
+    # ``global_prior`` and the margins are shares and rises of the *true* negative share,
+    # but the detector only sees labels, which show a true share q as
+    # fpr + (sensitivity - fpr)·q: a rise shrinks by (sensitivity - fpr), and the share
+    # assumed before any data is lifted by the false positives. Learned baselines come from
+    # the same labels and need no correction. 1 and 0: a perfect scorer (the rating
+    # stand-in). The quick model on the corpus test split: 0.76 and 0.24.
+    scorer_sensitivity: float = 1.0
+    scorer_false_positive_rate: float = 0.0
+
     # Evidence: the most negative reviews of the window, carried by the alert.
     evidence_count: int = 3
     evidence_chars: int = 120
@@ -85,6 +99,8 @@ class AlertConfig:
             raise ValueError("need min_reviews >= 1 and 0 <= min_negative <= min_reviews")
         if not 0.0 <= self.resolve_margin <= self.warn_margin <= self.critical_margin:
             raise ValueError("need 0 <= resolve_margin <= warn_margin <= critical_margin")
+        if not 0.0 <= self.scorer_false_positive_rate < self.scorer_sensitivity <= 1.0:
+            raise ValueError("need 0 <= scorer_false_positive_rate < scorer_sensitivity <= 1")
         if self.cooldown_ms < self.bucket_ms:
             # Episode ids hash the start bucket: two episodes must never start in one bucket.
             raise ValueError("cooldown_ms must be at least bucket_ms")
@@ -94,6 +110,29 @@ class AlertConfig:
     @property
     def window_ms(self) -> int:
         return self.bucket_ms * self.window_buckets
+
+    @property
+    def discrimination(self) -> float:
+        """How much of a rise of the true negative share the labels show (1: all of it)."""
+        return self.scorer_sensitivity - self.scorer_false_positive_rate
+
+    @property
+    def label_prior(self) -> float:
+        """``global_prior`` as a share of negative *labels*."""
+        return self.scorer_false_positive_rate + self.discrimination * self.global_prior
+
+    @property
+    def warn_rise(self) -> float:
+        """``warn_margin`` as a rise of the negative-label share."""
+        return self.discrimination * self.warn_margin
+
+    @property
+    def critical_rise(self) -> float:
+        return self.discrimination * self.critical_margin
+
+    @property
+    def resolve_rise(self) -> float:
+        return self.discrimination * self.resolve_margin
 
     @property
     def decay_per_bucket(self) -> float:

@@ -30,6 +30,10 @@ the category prior). With ``k`` negative reviews out of ``n``:
   therefore still nudge its item's baseline up by the buckets that leave the window
   before it fires.)
 
+Margins and the prior are in units of the *true* negative share; the detector compares
+labels, so it uses them as the scorer shows them (``AlertConfig.warn_rise`` etc.: times
+the scorer's discrimination, see ``scorer_sensitivity`` in the config).
+
 Why the Wilson bound: it is O(1) per review, it is honest for the small counts
 that most items have (the normal-approximation "Wald" interval collapses to zero
 width at k = 0 or k = n, and an EWMA z-score of the per-review 0/1 label assumes
@@ -199,7 +203,7 @@ class ItemState:
         self.clock = 0  # max event time seen (or advanced to)
         self.ring = BucketRing(config.window_buckets, ITEM_FIELDS)
         self.rate = DecayedRate()  # baseline: buckets that left the window, decayed
-        self.prior = config.global_prior  # the category prior last handed in
+        self.prior = config.label_prior  # the category prior last handed in
         self.phase = OK
         self.severity = 0  # index into SEVERITIES of the current / last episode
         self.episode_start: int | None = None
@@ -363,7 +367,7 @@ class SentimentDetector:
         if not negative:
             return False
         lower, _ = wilson_interval(negative, reviews, self.config.z_resolve)
-        return lower > base + self.config.resolve_margin
+        return lower > base + self.config.resolve_rise
 
     def assess(self, state: ItemState) -> Assessment:
         config = self.config
@@ -373,7 +377,7 @@ class SentimentDetector:
         firing = state.phase == FIRING
         lower, _ = wilson_interval(k, n, config.z_resolve if firing else config.z_fire)
         _, upper = wilson_interval(k, n, config.z_resolve)
-        margin = config.resolve_margin if firing else config.warn_margin
+        margin = config.resolve_rise if firing else config.warn_rise
         return Assessment(
             ts=state.clock,
             reviews=n,
@@ -432,36 +436,36 @@ class SentimentDetector:
             if n == 0:
                 return [self._resolve(state, base, "no_data")]
             low, upper = wilson_interval(k, n, config.z_resolve)
-            level = base + config.resolve_margin
+            level = base + config.resolve_rise
             if config.resolve_on_evidence:
                 recovered = upper < level
             else:
-                recovered = low <= level and k <= n * (base + config.warn_margin)
+                recovered = low <= level and k <= n * (base + config.warn_rise)
             if recovered:
                 return [self._resolve(state, base, "recovered")]
             if state.severity == 0 and enough:
                 lower, _ = wilson_interval(k, n, config.z_fire)
-                if lower > base + config.critical_margin:
+                if lower > base + config.critical_rise:
                     state.severity = 1
-                    threshold = base + config.critical_margin
+                    threshold = base + config.critical_rise
                     return [self._alert(state, "firing", base, threshold, "escalated")]
             return []
         if state.phase == OK and enough:
             lower, _ = wilson_interval(k, n, config.z_fire)
-            if lower > base + config.warn_margin:
-                critical = lower > base + config.critical_margin
+            if lower > base + config.warn_rise:
+                critical = lower > base + config.critical_rise
                 state.phase = FIRING
                 state.severity = int(critical)
                 state.episode_start = head * config.bucket_ms
                 state.taint_until = max(state.taint_until, head)
-                margin = config.critical_margin if critical else config.warn_margin
+                margin = config.critical_rise if critical else config.warn_rise
                 return [self._alert(state, "firing", base, base + margin, "threshold")]
         return []
 
     def _resolve(self, state: ItemState, base: float, reason: str) -> AlertRecord:
         state.phase = COOLDOWN
         state.cooldown_until = state.clock + self.config.cooldown_ms
-        return self._alert(state, "resolved", base, base + self.config.resolve_margin, reason)
+        return self._alert(state, "resolved", base, base + self.config.resolve_rise, reason)
 
     def _alert(
         self, state: ItemState, kind: AlertState, base: float, threshold: float, reason: str

@@ -8,7 +8,10 @@ Labels: when the JSONL carries ``review-scores`` records (a pipeline recording),
 scorer's labels are used. Otherwise a rating stand-in: rating <= 2 negative, >= 4
 positive, 3 by a coin seeded with (seed, review_id) — the report says which was used.
 ``label_noise`` flips stand-in labels at random to emulate a scorer that is right
-``1 - label_noise`` of the time.
+``1 - label_noise`` of the time. With a ``labeller``
+(:class:`~ecomstream.alerts.modellabels.ModelLabeller`, ``--model DIR``) every review's
+text is scored by an exported model instead, and the report gives the model's
+agreement with the ratings.
 
 False alarms at 1 per 10,000 reviews need far more incident-free reviews than the
 simulator makes in minutes (it spends ~340 clicks per review), so
@@ -45,6 +48,7 @@ import orjson
 
 from ecomstream.alerts.config import DEFAULT_CONFIG, AlertConfig
 from ecomstream.alerts.detector import Assessment, ItemState, SentimentDetector
+from ecomstream.alerts.modellabels import Agreement, ModelLabeller
 from ecomstream.alerts.monitor import SentimentMonitor
 from ecomstream.alerts.records import AlertRecord, ScoredReview
 
@@ -431,9 +435,13 @@ def evaluate_runs(
     label_noise: float = 0.0,
     plot: bool = True,
     extra: Mapping[str, Any] | None = None,
+    labeller: ModelLabeller | None = None,
 ) -> dict[str, Any]:
     """Evaluate several runs; writes ``alerts-report.json``, ``alerts-report.md``,
-    ``alerts-timeline.png`` and the alerts of each run (``<name>.alerts.jsonl``)."""
+    ``alerts-timeline.png`` and the alerts of each run (``<name>.alerts.jsonl``).
+
+    ``labeller``: score every review's text with a model instead of using the labels the
+    runs carry (rating stand-in or recorded scores)."""
     from ecomstream.simulator.groundtruth import load_truth
 
     out = Path(out_dir)
@@ -443,14 +451,21 @@ def evaluate_runs(
     series: dict[str, list[Assessment]] = {}
     plot_alerts: list[AlertRecord] = []
     origin: int | None = None
+    agreement = Agreement()
     for run in runs:
         truth = run.truth if isinstance(run.truth, Mapping) else load_truth(Path(run.truth))
         reviews, label_source = load_scored(run.source, seed=seed, noise=label_noise)
         label_source = run.label_source or label_source
+        if labeller is not None:
+            reviews = labeller.relabel(reviews, desc=f"scoring {run.name}")
+            label_source = labeller.name
+        run_agreement = Agreement.of_reviews(reviews)
+        agreement += run_agreement
         incident_items = [i["item_id"] for i in truth.get("incidents", [])]
         result = replay(reviews, config, track=None if plot else incident_items)
         score = score_run(run.name, result, truth, config, label_source)
         score.extra["stationary"] = bool(truth.get("stationary"))
+        score.extra["rating_agreement"] = run_agreement.accuracy
         scores.append(score)
         with (out / f"{run.name}.alerts.jsonl").open("wb") as f:
             for alert in result.alerts:
@@ -495,10 +510,19 @@ def evaluate_runs(
     report = {
         "format": "ecomstream-alerts-evaluation/1",
         "label_source": sorted({s.label_source for s in scores}),
+        "labels": {
+            "model": None if labeller is None else labeller.info,
+            "agreement_with_ratings": agreement.to_dict(),
+        },
         "config": config.to_dict(),
         "summary": summary,
         "runs": [
-            {**s.summary(), "incidents_detail": s.incidents, "false_alarm_detail": s.false_alarms}
+            {
+                **s.summary(),
+                "rating_agreement": s.extra["rating_agreement"],
+                "incidents_detail": s.incidents,
+                "false_alarm_detail": s.false_alarms,
+            }
             for s in scores
         ],
         **({"extra": dict(extra)} if extra else {}),
@@ -567,9 +591,11 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "# Sentiment alerts — evaluation",
         "",
         f"Labels: **{', '.join(report['label_source'])}** "
-        "(scorer = the model's labels from `review-scores`; rating = stand-in: ≤2 negative, "
+        "(model = every review's text scored in-process by the exported model; "
+        "scorer = the model's labels from `review-scores`; rating = stand-in: ≤2 negative, "
         "≥4 positive, 3 by a seeded coin).",
         "",
+        *_labels_markdown(report.get("labels")),
         f"Runs: {s['runs']} ({s['incident_runs']} simulator runs with incidents,"
         f" {s['clean_runs']} without, {s['stationary_runs']} stationary reviews-only runs"
         " without).",
@@ -661,6 +687,28 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _labels_markdown(labels: Mapping[str, Any] | None) -> list[str]:
+    """The report's lines on the model used (if any) and the labels' agreement with ratings."""
+    if not labels:
+        return []
+    lines: list[str] = []
+    model = labels.get("model")
+    if model:
+        quantized = ", int8" if model.get("quantized") else ""
+        where = f" (`{model['artifact']}`)" if model.get("artifact") else ""
+        lines += [f"Model: `{model['name']}` version {model['version']}{quantized}{where}.", ""]
+    a = labels["agreement_with_ratings"]
+    if a["rated"]:
+        lines += [
+            f"Agreement of the labels with the ratings (≥4 positive, ≤2 negative):"
+            f" accuracy {_fmt(a['accuracy'])} over {a['rated']:,} reviews; labelled negative:"
+            f" {_fmt(a['negative_given_low'])} of ≤2-star, {_fmt(a['negative_given_high'])}"
+            f" of ≥4-star, {_fmt(a['negative_given_3'])} of 3-star reviews.",
+            "",
+        ]
+    return lines
+
+
 def simulated_runs(
     seeds: Sequence[int],
     *,
@@ -698,9 +746,13 @@ def stationary_run(
     ``scale``), its category and its hidden quality, and the simulator's own rating
     model (:class:`~ecomstream.simulator.reviews.ReviewWriter`) — and drops the clicks:
     Poisson review arrivals per item over ``hours``, labelled by the rating stand-in.
+    Each review gets a corpus text picked for its rating as the simulator picks it, so a
+    model can label it; the texts come from a random stream of their own, which leaves
+    the ratings (and the stand-in's labels) as they were without texts.
     """
     import random
 
+    from ecomstream.data.corpus import load_review_corpus
     from ecomstream.simulator.reviews import ReviewWriter
 
     truth = run.truth if isinstance(run.truth, Mapping) else None
@@ -716,6 +768,12 @@ def stationary_run(
     catalog = truth["catalog"]
     rng = random.Random(f"stationary:{run.name}:{seed}")
     writer = ReviewWriter(rng, positive=("+",), negative=("-",))
+    corpus = load_review_corpus()
+    texts = ReviewWriter(
+        random.Random(f"stationary-text:{run.name}:{seed}"),
+        positive=corpus.positive,
+        negative=corpus.negative,
+    )
     start = int(truth["start_ts"])
     end = start + round(hours * 3_600_000)
     arrivals: list[tuple[int, str]] = []
@@ -728,12 +786,14 @@ def stationary_run(
     arrivals.sort()
     out: list[ScoredReview] = []
     for n, (ts, item) in enumerate(arrivals):
-        rating = writer.rating(float(catalog[item]["quality"]))
+        quality = float(catalog[item]["quality"])
+        rating = writer.rating(quality)
         review_id = f"st{seed}-{n:08d}"
         negative, p_negative = rating_label(review_id, rating, seed, noise)
+        text = texts.text(rating, quality)
         out.append(
             ScoredReview(
-                review_id, item, catalog[item]["category"], ts, negative, p_negative, rating
+                review_id, item, catalog[item]["category"], ts, negative, p_negative, rating, text
             )
         )
     stationary_truth = {
@@ -804,8 +864,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         metavar="ITEM@OFFSET",
         help="an explicit incident, e.g. i0123@90m (repeatable; with --incidents 0 for only these)",
     )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="label every review by this exported model (model.onnx, tokenizer.json, meta.json),"
+        " e.g. serving/triton_repo/review_sentiment/1, instead of the rating stand-in",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=64, help="texts per model call (with --model)"
+    )
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
+    if args.model is not None and args.label_noise:
+        parser.error("--label-noise emulates a scorer; with --model the model is the scorer")
 
     env = {f"X_{k.strip().upper()}": v for k, v in (s.split("=", 1) for s in args.set)}
     config = AlertConfig.from_env(env, prefix="X_")
@@ -855,6 +928,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         runs = [RunInput(args.jsonl.stem, args.jsonl, truth)]
         extra = {"jsonl": str(args.jsonl), "truth": str(truth)}
+    labeller = None
+    if args.model is not None:
+        labeller = ModelLabeller.load(args.model, batch_size=args.batch_size)
+        extra["model"] = str(args.model)
     report = evaluate_runs(
         runs,
         args.out,
@@ -863,13 +940,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         label_noise=args.label_noise,
         plot=not args.no_plot,
         extra={**extra, "label_noise": args.label_noise},
+        labeller=labeller,
     )
     s = report["summary"]
+    agreement = report["labels"]["agreement_with_ratings"]["accuracy"]
     print(
         f"precision={_fmt(s['precision'])} recall={_fmt(s['recall'])} "
         f"median_delay={_fmt(s['median_delay_min'], 1)}min "
         f"false_alarms/10k={_fmt(s['false_alarms_per_10k'], 2)} "
-        f"(labels: {', '.join(report['label_source'])}) → {args.out}/alerts-report.md"
+        f"(labels: {', '.join(report['label_source'])}; agreement with ratings "
+        f"{_fmt(agreement)}) → {args.out}/alerts-report.md"
     )
 
 

@@ -28,8 +28,26 @@ def test_from_env_reads_prefixed_fields_with_their_types() -> None:
         {"resolve_margin": 0.3},
         {"cooldown_ms": 1000},
         {"global_prior": 1.0},
+        {"scorer_sensitivity": 0.3, "scorer_false_positive_rate": 0.3},
+        {"scorer_sensitivity": 1.2},
+        {"scorer_false_positive_rate": -0.1},
     ],
 )
 def test_inconsistent_settings_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         AlertConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_perfect_scorer_leaves_prior_and_margins_as_set() -> None:
+    config = AlertConfig()
+    assert (config.label_prior, config.warn_rise) == (config.global_prior, config.warn_margin)
+    assert (config.critical_rise, config.resolve_rise) == (0.4, 0.1)
+
+
+def test_scorer_error_rates_map_true_shares_onto_label_shares() -> None:
+    """A true share q shows as fpr + (sensitivity - fpr)·q in the labels."""
+    config = AlertConfig(scorer_sensitivity=0.8, scorer_false_positive_rate=0.2, global_prior=0.1)
+    assert config.discrimination == pytest.approx(0.6)
+    assert config.label_prior == pytest.approx(0.2 + 0.6 * 0.1)
+    rises = (config.warn_rise, config.critical_rise, config.resolve_rise)
+    assert rises == pytest.approx((0.12, 0.24, 0.06))

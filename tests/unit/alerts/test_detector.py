@@ -315,3 +315,25 @@ def test_replay_is_deterministic_and_survives_a_changelog_roundtrip() -> None:
         runs.append(alerts)
     assert runs[0] == runs[1] == runs[2]
     assert runs[0] and all(b'"item_id":"i3"' in a for a in runs[0])
+
+
+def test_a_noisy_scorer_rise_fires_only_when_the_config_knows_the_scorer() -> None:
+    """Labels of a scorer with sensitivity 0.75 and false-positive rate 0.25: an item's
+    negative labels go from 25% to 65%, i.e. its true negative share from 0 to 80%."""
+
+    def spread(k: int, share: float) -> bool:  # evenly spread: any 20 in a row hold 20·share
+        return int((k + 1) * share) > int(k * share)
+
+    reviews = [review(k, T0 + k * MIN, negative=spread(k, 0.25)) for k in range(240)]
+    reviews += [review(k, T0 + k * MIN, negative=spread(k, 0.65)) for k in range(240, 300)]
+    fired = {}
+    for name, config in {
+        "perfect": AlertConfig(),
+        "noisy": AlertConfig(scorer_sensitivity=0.75, scorer_false_positive_rate=0.25),
+    }.items():
+        detector = SentimentDetector(config)
+        state = detector.new_state("i1", "home")
+        fired[name] = [
+            a.state for r in reviews for a in detector.observe(state, r, prior=0.25).alerts
+        ]
+    assert fired["perfect"] == [] and fired["noisy"][:1] == ["firing"]
