@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ecomstream.recommend.evaluate import evaluate_recommendations
@@ -26,3 +28,133 @@ def alerts(args: tuple[str, ...]) -> None:
 
 
 evaluate.add_command(evaluate_recommendations, name="recommendations")
+
+
+@evaluate.command(name="replay")
+@click.option(
+    "--run",
+    "runs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A replay run directory (twice: compare two runs).",
+)
+@click.option(
+    "--jsonl",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Replay this simulator recording first (needs Kafka up).",
+)
+@click.option(
+    "--model",
+    "model_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Model for the replay (default: newest installed).",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="SETTING=VALUE",
+    help="Worker setting for the replay (repeatable).",
+)
+@click.option(
+    "--compare-model",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also replay with this model and compare.",
+)
+@click.option(
+    "--compare-set",
+    multiple=True,
+    metavar="SETTING=VALUE",
+    help="Also replay with these settings and compare (repeatable).",
+)
+@click.option(
+    "--namespace",
+    default="eval",
+    show_default=True,
+    help="Namespace of the replays (-a, -b appended when comparing); reset first.",
+)
+@click.option("--step", default="1m", show_default=True)
+@click.option(
+    "--bootstrap-servers",
+    envvar="ECOMSTREAM_BOOTSTRAP_SERVERS",
+    default="127.0.0.1:9092",
+    show_default=True,
+)
+@click.option(
+    "--runs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs/replay"),
+    show_default=True,
+    help="Where --jsonl replays keep their run directories.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports/replay"),
+    show_default=True,
+)
+def replay_report(
+    runs: tuple[Path, ...],
+    jsonl: Path | None,
+    model_dir: Path | None,
+    overrides: tuple[str, ...],
+    compare_model: Path | None,
+    compare_set: tuple[str, ...],
+    namespace: str,
+    step: str,
+    bootstrap_servers: str,
+    runs_dir: Path,
+    out: Path,
+) -> None:
+    """One report over replay outputs and the simulator's truth; two runs side by side.
+
+    Either --run DIR [--run DIR], or --jsonl FILE to replay it first (with
+    --compare-model / --compare-set: a second replay of the same input).
+    """
+    from ecomstream.cli.replay import default_model_dir, parse_setting, run_and_report
+    from ecomstream.replay.driver import ReplayConfig
+    from ecomstream.replay.report import write_report
+    from ecomstream.replay.source import read_jsonl_source
+    from ecomstream.simulator.config import parse_duration
+
+    if bool(runs) == bool(jsonl):
+        raise click.UsageError("give --run DIR (once or twice) or --jsonl FILE")
+    if jsonl is not None:
+        model_dir = model_dir or default_model_dir()
+        if model_dir is None:
+            raise click.UsageError("no model installed: export one or give --model")
+        events = read_jsonl_source(jsonl)
+        truth = jsonl.with_name(jsonl.name.removesuffix(".jsonl") + ".truth.json")
+        base = dict(parse_setting(text) for text in overrides)
+        variants = [(model_dir, base)]
+        if compare_model or compare_set:
+            other = {**base, **dict(parse_setting(text) for text in compare_set)}
+            variants.append((compare_model or model_dir, other))
+        names = [namespace] if len(variants) == 1 else [f"{namespace}-a", f"{namespace}-b"]
+        runs = ()
+        for name, (model, settings) in zip(names, variants, strict=True):
+            config = ReplayConfig(
+                namespace=name,
+                bootstrap_servers=bootstrap_servers,
+                run_dir=runs_dir / name,
+                step_ms=int(parse_duration(step) * 1000),
+                model_dir=model,
+                settings=settings,
+                reset=True,
+            )
+            run_and_report(config, events, {"jsonl": str(jsonl)}, truth)
+            runs += (config.run_dir,)
+    if len(runs) > 2:
+        raise click.UsageError("at most two runs")
+    click.echo("evaluating (offline checks replay the same input; a minute or two)...")
+    document = write_report(list(runs), out)
+    for report in document["runs"]:
+        s, a = report["sentiment"], report.get("alerts", {}).get("pipeline", {})
+        r = report.get("recommendations", {}).get("pipeline_shown", {})
+        click.echo(
+            f"{report['namespace']}: sentiment acc {s['accuracy']}, alerts P={a.get('precision')} "
+            f"R={a.get('recall')}, HR@10 {r.get('hr')}, {report['observed']['events_per_s']} ev/s"
+        )
+    click.echo(f"report → {out / 'replay-report.md'}")

@@ -129,7 +129,7 @@ def replay(
         model_dir = model_dir or default_model_dir()
         if model_dir is None:
             raise click.UsageError("no model installed: export one, give --model, or --no-model")
-    settings = dict(_setting(text) for text in overrides)
+    settings = dict(parse_setting(text) for text in overrides)
     source: dict[str, Any]
     events: list[RecordedEvent]
     if jsonl is not None:
@@ -168,21 +168,34 @@ def replay(
         settings=settings,
         reset=reset,
     )
-    click.echo(f"replaying {len(events):,} events into namespace {namespace!r} ({config.prefix}*)")
+    run_and_report(config, events, source, truth)
+
+
+def run_and_report(
+    config: ReplayConfig,
+    events: list[RecordedEvent],
+    source: dict[str, Any],
+    truth: Path | None,
+) -> dict[str, Any]:
+    """Run one replay, keep the ground truth beside its outputs, print a summary line."""
+    click.echo(
+        f"replaying {len(events):,} events into namespace {config.namespace!r} ({config.prefix}*)"
+    )
     try:
         manifest = run_replay(config, events, source)
     except ReplayError as exc:
         raise click.ClickException(str(exc)) from exc
     if truth is not None and truth.exists():
-        shutil.copyfile(truth, run_dir / "truth.json")
+        shutil.copyfile(truth, config.run_dir / "truth.json")
     observed = manifest["observed"]
     click.echo(
         f"done in {observed['wall_s']:.0f}s ({observed['events_per_s']:,.0f} events/s, "
-        f"{observed['steps']} steps); outputs {manifest['outputs']} → {run_dir}"
+        f"{observed['steps']} steps); outputs {manifest['outputs']} → {config.run_dir}"
     )
+    return manifest
 
 
-def _setting(text: str) -> tuple[str, str]:
+def parse_setting(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name.strip():
         raise click.BadParameter(f"{text!r}: expected SETTING=VALUE", param_hint="--set")

@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from click.testing import CliRunner
@@ -25,7 +26,7 @@ from ecomstream.replay import compare_outputs, read_kafka_source
 from ecomstream.replay.driver import MANIFEST
 from ecomstream.replay.outputs import read_outputs
 from ecomstream.simulator.config import SimConfig
-from ecomstream.simulator.runner import run_to_kafka
+from ecomstream.simulator.runner import run_to_jsonl, run_to_kafka
 from ecomstream.simulator.shop import Shop
 from ecomstream.topics import ensure_contract_topics, topic_sizes
 
@@ -123,3 +124,46 @@ def test_replaying_twice_gives_identical_outputs_and_leaves_live_untouched(
     # Nothing was written to a live topic, no group committed offsets on one.
     assert asyncio.run(_live_state(bootstrap)) == before
     assert before[1] == []
+
+
+def test_evaluation_report_compares_two_configurations_over_one_recording(
+    kafka_broker: KafkaBroker, tiny_sentiment_artifact: Path, tmp_path: Path
+) -> None:
+    """``evaluate replay --jsonl`` replays a recording twice (two alert settings) and
+    writes one report whose figures match the per-capability evaluations."""
+    recording = tmp_path / "sim.jsonl"
+    config = SimConfig(seed=11, users=1500, items=150, duration_s=40 * 60, random_incidents=1)
+    run_to_jsonl(config, recording, progress=False)
+    out = tmp_path / "report"
+    result = CliRunner().invoke(
+        main,
+        [
+            "evaluate", "replay",
+            "--jsonl", str(recording),
+            "--model", str(tiny_sentiment_artifact),
+            "--compare-set", "alert_z_fire=1.5",
+            "--namespace", "cmp",
+            "--step", "30s",  # lists are emitted per step: close to the offline cut
+            "--bootstrap-servers", kafka_broker.bootstrap_servers,
+            "--runs-dir", str(tmp_path / "runs"),
+            "--out", str(out),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    document = orjson.loads((out / "replay-report.json").read_bytes())
+    a, b = document["runs"]
+    assert (a["namespace"], b["namespace"]) == ("cmp-a", "cmp-b")
+    assert b["settings"] == {"alert_z_fire": "1.5"}
+    for run in (a, b):
+        assert run["sentiment"]["reviews"] == run["inputs"]["reviews"]
+        # The stream's alerts are exactly what the alerts capability computes offline.
+        assert run["alerts"]["same_alerts_as_offline"] is True
+        recs = run["recommendations"]
+        assert recs["purchases"] > 0
+        assert abs(recs["pipeline_shown"]["hr"] - recs["offline_shown"]["sentiment"]["hr"]) <= 0.05
+    # Same model: no label differs; the alert settings may only change alerts.
+    assert document["comparison"]["label_flips"]["flipped"] == 0
+    differing = {d["topic"] for d in document["comparison"]["output_differences"] if d["only_a"]}
+    assert differing <= {"sentiment-alerts", "recommendation-updates"}
+    assert (out / "replay-report.png").stat().st_size > 0
+    assert "| alerts: precision |" in (out / "replay-report.md").read_text()
