@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck unit integration bench clean
+.PHONY: setup demo test lint typecheck unit integration bench evaluate clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,14 @@ test: lint typecheck
 
 bench: setup
 	$(PY) -m benchmarks
+
+# A simulated run with incidents, replayed through the real worker, one report (reports/replay/).
+EVAL_RUN ?= runs/sim/eval.jsonl
+evaluate: setup
+	$(PY) -m ecomstream simulate --users 20000 --duration 3h --incidents 2 --out $(EVAL_RUN)
+	$(PY) -m ecomstream kafka up
+	$(PY) -m ecomstream evaluate replay --jsonl $(EVAL_RUN) --train-if-missing; \
+	  status=$$?; $(PY) -m ecomstream kafka down; exit $$status
 
 clean:
 	-$(PY) -m ecomstream kafka down

@@ -83,6 +83,11 @@ evaluate.add_command(evaluate_recommendations, name="recommendations")
     show_default=True,
 )
 @click.option(
+    "--train-if-missing",
+    is_flag=True,
+    help="With --jsonl and no model installed: train and install the quick model first.",
+)
+@click.option(
     "--runs-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("runs/replay"),
@@ -105,6 +110,7 @@ def replay_report(
     namespace: str,
     step: str,
     bootstrap_servers: str,
+    train_if_missing: bool,
     runs_dir: Path,
     out: Path,
 ) -> None:
@@ -122,6 +128,10 @@ def replay_report(
     if bool(runs) == bool(jsonl):
         raise click.UsageError("give --run DIR (once or twice) or --jsonl FILE")
     if jsonl is not None:
+        if model_dir is None and train_if_missing:
+            from ecomstream.demo import DemoPlan, ensure_model
+
+            ensure_model(DemoPlan(), click.echo)
         model_dir = model_dir or default_model_dir()
         if model_dir is None:
             raise click.UsageError("no model installed: export one or give --model")
