@@ -122,7 +122,6 @@ def replay(
     Kafka must be running (``ecomstream kafka up``). The outputs, a manifest and
     the ground truth land in the run directory, for ``ecomstream evaluate replay``.
     """
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
     if (jsonl is None) == (source_prefix is None):
         raise click.UsageError("give exactly one source: --jsonl FILE or --source-prefix PREFIX")
     if not no_model:
@@ -178,6 +177,7 @@ def run_and_report(
     truth: Path | None,
 ) -> dict[str, Any]:
     """Run one replay, keep the ground truth beside its outputs, print a summary line."""
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)  # the progress bar says enough
     click.echo(
         f"replaying {len(events):,} events into namespace {config.namespace!r} ({config.prefix}*)"
     )
