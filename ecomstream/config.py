@@ -21,7 +21,13 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("", description="Prepended to every topic name (replay namespaces).")
     partitions: int = 4
     replication_factor: int = 1
-    store: str = Field("rocksdb://", description="Faust table store: rocksdb:// or memory://.")
+    store: str = Field(
+        "rocksdb://",
+        description="Table store: rocksdb:// (RocksDB, hot keys cached) or memory://.",
+    )
+    table_cache_keys: int = Field(
+        25_000, description="rocksdb://: decoded keys kept in memory per table partition."
+    )
     data_dir: Path = Path("var/worker")
     web_host: str = "127.0.0.1"
     web_port: int = 6066

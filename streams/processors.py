@@ -54,6 +54,13 @@ def register_processors(app: faust.App, settings: Settings) -> Processors:
         limits=Limits(max_review_chars=settings.max_review_chars),
     )
     items = ItemFlow(names, alerts=AlertConfig.from_env())
+    # rocksdb://: tables in RocksDB with a cache of hot keys; memory://: tables in memory.
+    tables: dict[str, Any] = {}
+    if settings.store.startswith("rocksdb"):
+        tables = {
+            "state_dir": settings.data_dir / "tables",
+            "cache_keys": settings.table_cache_keys,
+        }
     processors = [
         BatchProcessor(
             settings.bootstrap_servers,
@@ -65,6 +72,7 @@ def register_processors(app: faust.App, settings: Settings) -> Processors:
             partitions=settings.partitions,
             commit_interval_ms=settings.commit_interval_ms,
             stepped=settings.stepped,
+            **tables,
         ),
         BatchProcessor(
             settings.bootstrap_servers,
@@ -76,6 +84,7 @@ def register_processors(app: faust.App, settings: Settings) -> Processors:
             partitions=settings.partitions,
             commit_interval_ms=settings.commit_interval_ms,
             stepped=settings.stepped,
+            **tables,
         ),
     ]
     _host(app, replica, *processors)

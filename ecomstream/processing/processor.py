@@ -62,9 +62,12 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import shutil
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -96,6 +99,7 @@ from ecomstream.processing.commit import (
     snapshot,
 )
 from ecomstream.processing.context import BatchContext, OutputRecord
+from ecomstream.processing.stores import RocksStore
 from ecomstream.processing.tables import PartitionStore, TableSpec
 
 log = logging.getLogger(__name__)
@@ -167,6 +171,9 @@ class BatchProcessor:
         changelog_replication_factor: replication of created changelog topics.
         commit_retries: attempts after a failed commit before crashing.
         client_id: prefix of the Kafka client ids.
+        state_dir: keep tables in RocksDB under this directory, with the
+            ``cache_keys`` most recently used keys per partition decoded in
+            memory; None: tables entirely in memory.
         stepped: process only when :meth:`step` is called. Replays use it: the
             driver picks the batch boundaries, so outputs are a function of
             the input alone, not of fetch timing.
@@ -192,6 +199,8 @@ class BatchProcessor:
         changelog_replication_factor: int = 1,
         commit_retries: int = 5,
         client_id: str | None = None,
+        state_dir: Path | None = None,
+        cache_keys: int = 25_000,
         stepped: bool = False,
     ) -> None:
         if not input_topics:
@@ -221,6 +230,8 @@ class BatchProcessor:
         self._client_id = client_id or group_id
         self._topic_order = {topic: i for i, topic in enumerate(self.input_topics)}
         self.stepped = stepped
+        self._state_dir = state_dir / group_id if state_dir is not None else None
+        self._cache_keys = cache_keys
         self._steps: asyncio.Queue[asyncio.Future[int]] = asyncio.Queue()
         self._outputs_written: dict[TopicPartition, int] = {}
 
@@ -303,6 +314,8 @@ class BatchProcessor:
                 f"inputs have {self.partition_count} partitions, "
                 f"expected {self._expected_partitions}"
             )
+        if self._state_dir is not None:  # a previous process's stores: the changelogs rule
+            shutil.rmtree(self._state_dir, ignore_errors=True)
         await ensure_changelogs(
             self.bootstrap_servers,
             list(self._changelogs.values()),
@@ -444,8 +457,7 @@ class BatchProcessor:
                     await client.stop()
                 except Exception:
                     log.exception("processor %s: closing %r failed", self.group_id, client)
-        self._stores.clear()
-        self._suspended.clear()
+        self._discard_all()
 
     # ------------------------------------------------------------------ loop
 
@@ -622,10 +634,13 @@ class BatchProcessor:
         specs = self._specs
         outputs = self._outputs
         for partition, records in by_partition.items():
-            ctx = BatchContext(partition, specs, self._stores[partition], outputs)
+            stores = self._stores[partition]
+            ctx = BatchContext(partition, specs, stores, outputs)
             result = handler(ctx, records)
             if inspect.isawaitable(result):
                 await result
+            for store in stores.values():
+                store.trim()  # no handler holds a value now
         positions = self._positions
         for tp, offset in taken:
             positions[tp] = offset
@@ -848,8 +863,7 @@ class BatchProcessor:
         """Forget everything not committed: all stores (changed in place) and queued outputs."""
         self._outputs.clear()
         self._uncommitted = 0
-        self._stores.clear()
-        self._suspended.clear()
+        self._discard_all()
         self._positions.clear()
 
     async def _suspend(self, partitions: set[int], *, keep: bool) -> None:
@@ -857,6 +871,8 @@ class BatchProcessor:
         assert reader is not None
         moving = {p: self._stores.pop(p) for p in partitions if p in self._stores}
         if not keep or not moving:
+            for stores in moving.values():
+                self._discard(stores)
             return
         tps = [TopicPartition(self._changelogs[name], p) for p in moving for name in self._specs]
         ends = await end_offsets(reader, tps)
@@ -888,7 +904,7 @@ class BatchProcessor:
             self._assignment_seen = True
             for p in list(self._suspended):
                 if p not in partitions:
-                    del self._suspended[p]
+                    self._discard(self._suspended.pop(p).stores)
             new = partitions - set(self._stores)
             self._pending |= new
             if new:
@@ -918,7 +934,9 @@ class BatchProcessor:
                 ready[p] = kept.stores
                 reused.append(p)
                 continue
-            stores: dict[str, PartitionStore[Any]] = {n: PartitionStore() for n in self._specs}
+            if kept is not None:
+                self._discard(kept.stores)
+            stores = self._new_stores(p)
             for name in self._specs:
                 to_read[TopicPartition(self._changelogs[name], p)] = stores[name]
             ready[p] = stores
@@ -939,6 +957,32 @@ class BatchProcessor:
             reused,
             time.perf_counter() - started,
         )
+
+    def _new_stores(self, partition: int) -> dict[str, PartitionStore[Any]]:
+        if self._state_dir is None:
+            return {name: PartitionStore() for name in self._specs}
+        return {
+            name: PartitionStore(
+                RocksStore(
+                    self._state_dir / f"{name}-{partition}-{uuid.uuid4().hex[:8]}",
+                    spec.encode,
+                    spec.decode,
+                    cache_keys=self._cache_keys,
+                )
+            )
+            for name, spec in self._specs.items()
+        }
+
+    @staticmethod
+    def _discard(stores: dict[str, PartitionStore[Any]]) -> None:
+        for store in stores.values():
+            store.close()
+
+    def _discard_all(self) -> None:
+        for stores in [*self._stores.values(), *(s.stores for s in self._suspended.values())]:
+            self._discard(stores)
+        self._stores.clear()
+        self._suspended.clear()
 
 
 class _Listener(ConsumerRebalanceListener):

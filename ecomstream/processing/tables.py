@@ -54,9 +54,22 @@ class PartitionStore(Generic[V]):
 
     __slots__ = ("data", "dirty")
 
-    def __init__(self) -> None:
-        self.data: dict[str, V] = {}
+    def __init__(self, data: MutableMapping[str, V] | None = None) -> None:
+        # A dict, or a RocksStore (ecomstream.processing.stores) for tables bigger than memory.
+        self.data: MutableMapping[str, V] = {} if data is None else data
         self.dirty: set[str] = set()
+
+    def trim(self) -> None:
+        """Between batches: let a disk-backed store write back its least used values."""
+        trim = getattr(self.data, "trim", None)
+        if trim is not None:
+            trim()
+
+    def close(self) -> None:
+        """Release a disk-backed store's files (its content lives on in the changelog)."""
+        close = getattr(self.data, "close", None)
+        if close is not None:
+            close()
 
     def __len__(self) -> int:
         return len(self.data)
@@ -79,10 +92,14 @@ class PartitionStore(Generic[V]):
         compacted changelog keeps. Records without a key are skipped.
         """
         data = self.data
+        put_encoded = getattr(data, "put_encoded", None)
         count = 0
         for key, value in records:
             count += 1
             if key is None:
+                continue
+            if put_encoded is not None:  # on disk: stays encoded until read
+                put_encoded(key, value)
                 continue
             name = key.decode()
             if value is None:

@@ -85,8 +85,10 @@ def start(tmp_path: Path, name: str, bootstrap: str, prefix: str) -> WorkerProce
     worker = WorkerProcess(
         tmp_path / name,
         web_port=find_free_port(),
+        # The production store, with a cache far smaller than the users: most profiles
+        # live encoded in RocksDB and are written back, read and recovered from there.
         settings={"bootstrap_servers": bootstrap, "topic_prefix": prefix,
-                  "store": "memory://", "score_reviews": "false"},
+                  "store": "rocksdb://", "table_cache_keys": "500", "score_reviews": "false"},
     )  # fmt: skip
     worker.start()
     return worker
