@@ -18,6 +18,7 @@ transaction of the commit that follows the event's batch).
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -127,6 +128,7 @@ def run(
     """``commit_intervals``: ms, default ``(Settings default, 50, 20)`` minus duplicates;
     ``repeats`` rounds of the throughput variants, then of the latency runs."""
     default_ms = Settings.model_fields["commit_interval_ms"].default
+    load_start = os.getloadavg()[0]  # the machine is shared: say how busy it was
     intervals = list(dict.fromkeys([default_ms, *(commit_intervals or (100, 50, 20))]))
     with tempfile.TemporaryDirectory(prefix="ecomstream-bench-") as tmp:
         work = Path(tmp)
@@ -194,5 +196,6 @@ def run(
         "Profile and recommendation path: events/s on one worker, and latency",
         [raw, *full.values(), naive, *lat],
         {"events": total, "partitions": PARTITIONS, "users": 20_000,
-         "latency_run_s": latency_seconds, "kafka": "local KRaft broker, same machine"},
+         "latency_run_s": latency_seconds, "kafka": "local KRaft broker, same machine",
+         "load_avg_1m_start_end": f"{load_start:.1f}/{os.getloadavg()[0]:.1f}"},
     )  # fmt: skip
