@@ -20,6 +20,10 @@ shrunk toward ``global_prior``. With much history the item's own share wins.
 >>> rate.fold(bucket=1, reviews=10, negative=0, decay=0.5)  # the first bucket now weighs 0.5
 >>> round(rate.negative / rate.reviews, 4), rate.weight_at(3, 0.5)
 (0.1667, 3.75)
+>>> held = DecayedRate(); held.fold(bucket=2, reviews=4, negative=4, decay=0.5)
+>>> rate.merge(held, decay=0.5)  # as if bucket 2 had been folded in its turn
+>>> round(rate.negative / rate.reviews, 4), rate.at
+(0.4565, 2)
 """
 
 from __future__ import annotations
@@ -83,6 +87,19 @@ class DecayedRate:
     def share_at(self, bucket: int, decay: float, prior: float, pseudo: float) -> float:
         factor = self.factor_at(bucket, decay)
         return shrink(self.negative * factor, self.reviews * factor, prior, pseudo)
+
+    def merge(self, other: DecayedRate, decay: float) -> None:
+        """Absorb ``other``'s decayed sums (exact: both are brought to the later bucket)."""
+        if other.at is None:
+            return
+        if self.at is not None and self.at > other.at:
+            factor = other.factor_at(self.at, decay)
+            self.reviews += other.reviews * factor
+            self.negative += other.negative * factor
+        else:
+            self.fold(other.at, 0, 0, decay)
+            self.reviews += other.reviews
+            self.negative += other.negative
 
     def encode(self) -> list[Any]:
         return [self.reviews, self.negative, self.at]

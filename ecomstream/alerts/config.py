@@ -62,6 +62,13 @@ class AlertConfig:
     # resolve_margin) or on an empty window; slow for items with a few reviews an hour.
     resolve_on_evidence: bool = False
     cooldown_ms: int = 60 * MINUTE_MS  # after a resolution, no new episode for this long
+    # Holding a developing incident out of the item baseline: a bucket that leaves the window
+    # while the window is elevated (Wilson lower bound at z_resolve above baseline +
+    # resolve_margin) is held back, not folded. Held buckets are dropped if the item fires,
+    # folded into the baseline once the window's share is back under baseline +
+    # resolve_margin, and folded anyway after ``baseline_hold_ms`` (a lasting shift that
+    # never fires is adopted). 0: fold every bucket as it leaves (no holding).
+    baseline_hold_ms: int = 2 * 60 * MINUTE_MS
 
     # The scorer's known error rates (measure them on held-out labelled reviews): the share
     # of truly negative reviews it labels negative, and of truly positive ones. Why:
@@ -101,6 +108,8 @@ class AlertConfig:
             raise ValueError("need 0 <= resolve_margin <= warn_margin <= critical_margin")
         if not 0.0 <= self.scorer_false_positive_rate < self.scorer_sensitivity <= 1.0:
             raise ValueError("need 0 <= scorer_false_positive_rate < scorer_sensitivity <= 1")
+        if self.baseline_hold_ms < 0:
+            raise ValueError("baseline_hold_ms must be >= 0")
         if self.cooldown_ms < self.bucket_ms:
             # Episode ids hash the start bucket: two episodes must never start in one bucket.
             raise ValueError("cooldown_ms must be at least bucket_ms")
@@ -110,6 +119,11 @@ class AlertConfig:
     @property
     def window_ms(self) -> int:
         return self.bucket_ms * self.window_buckets
+
+    @property
+    def hold_buckets(self) -> int:
+        """Longest a bucket is held out of the item baseline, in buckets (0: never held)."""
+        return -(-self.baseline_hold_ms // self.bucket_ms)
 
     @property
     def discrimination(self) -> float:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import random
 
+import orjson
 import pytest
 
 from ecomstream.alerts import (
@@ -337,3 +338,84 @@ def test_a_noisy_scorer_rise_fires_only_when_the_config_knows_the_scorer() -> No
             a.state for r in reviews for a in detector.observe(state, r, prior=0.25).alerts
         ]
     assert fired["perfect"] == [] and fired["noisy"][:1] == ["firing"]
+
+
+def _spread(shares: list[float]) -> list[bool]:
+    """Deterministic labels whose running count follows ``shares`` (no sampling noise)."""
+    out, total = [], 0.0
+    for share in shares:
+        out.append(int(total + share) > int(total))
+        total += share
+    return out
+
+
+def _feed(detector: SentimentDetector, state: ItemState, labels: list[bool], start: int) -> list:
+    alerts = []
+    for k, negative in enumerate(labels):
+        r = review(20_000 + start // MIN + k, start + k * MIN, negative=negative)
+        alerts += detector.observe(state, r, prior=0.1).alerts
+    return alerts
+
+
+def test_a_weak_incident_is_held_out_of_the_item_baseline_while_it_lasts() -> None:
+    """40% negative for 90 min after 3 h at 10%: every window is elevated (lower bound at
+    z_resolve ~0.27 > 0.1 + resolve_margin) but none fires (at z_fire ~0.19 < 0.1 + 0.2).
+    Without holding, the buckets leaving the window lift the baseline toward 0.4."""
+    baselines = {}
+    for hold in (0, CONFIG.baseline_hold_ms):
+        detector = SentimentDetector(AlertConfig(baseline_hold_ms=hold))
+        state = detector.new_state("i1", "home")
+        assert _feed(detector, state, _spread([0.1] * 180), T0) == []
+        before = detector.baseline(state)
+        assert _feed(detector, state, _spread([0.4] * 90), T0 + 180 * MIN) == []
+        baselines[hold] = (before, detector.baseline(state))
+        if hold:
+            # The incident's 60 reviews after its first window (and the last 10%-bucket,
+            # which left while the window was already elevated).
+            assert 60 <= state.held_reviews <= 65 and state.held_negative >= 22
+            assert detector.load(state.to_bytes()).to_bytes() == state.to_bytes()
+    before, during = baselines[CONFIG.baseline_hold_ms]
+    assert during == pytest.approx(before, abs=0.01)
+    unheld_before, unheld_during = baselines[0]
+    assert unheld_before == pytest.approx(before)
+    assert unheld_during > before + 0.04
+
+
+def test_held_buckets_are_folded_once_the_window_clears() -> None:
+    detector = SentimentDetector(CONFIG)
+    state = detector.new_state("i1", "home")
+    _feed(detector, state, _spread([0.1] * 180), T0)
+    _feed(detector, state, _spread([0.4] * 60), T0 + 180 * MIN)
+    assert state.held_reviews >= 30
+    weight = detector.baseline_weight(state)
+    _feed(detector, state, _spread([0.1] * 40), T0 + 240 * MIN)
+    assert state.held_since is None and state.held_reviews == 0
+    # Nothing is lost: the released reviews (decayed like the rest) are in the baseline.
+    assert detector.baseline_weight(state) > weight + 30 * CONFIG.decay_per_bucket**12
+
+
+def test_a_lasting_shift_that_never_fires_is_adopted_after_the_hold() -> None:
+    """A slow drift 10% → 40% over 4 h, then 40% for 4 h: no alert, and the baseline follows
+    once buckets have been held for ``baseline_hold_ms`` (2 h): it lags, it is not frozen."""
+    detector = SentimentDetector(CONFIG)
+    state = detector.new_state("i1", "home")
+    ramp = [0.1 + 0.3 * k / 240 for k in range(240)]
+    labels = _spread([0.1] * 180 + ramp + [0.4] * 240)
+    trace = []
+    for k, negative in enumerate(labels):
+        r = review(k, T0 + k * MIN, negative=negative)
+        assert detector.observe(state, r, prior=0.1).alerts == []
+        trace.append(detector.baseline(state))
+    assert trace[179] < 0.15
+    assert trace[-1] > 0.25
+    assert max(trace) < 0.42
+
+
+def test_version_1_state_bytes_still_load_with_nothing_held() -> None:
+    detector = SentimentDetector(CONFIG)
+    state = settled(detector)
+    data = orjson.loads(state.to_bytes())
+    old = orjson.dumps([1, *data[1:14]])
+    restored = detector.load(old)
+    assert restored.held_since is None and restored.held_reviews == 0
+    assert restored.to_bytes() == state.to_bytes()
