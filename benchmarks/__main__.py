@@ -14,7 +14,7 @@ from typing import Any
 
 from benchmarks.report import assemble
 
-ALL = ["ingest", "processing", "profiles_path", "scoring"]
+ALL = ["ingest", "processing", "profiles_path", "table_store", "scoring"]
 
 
 def main() -> None:
