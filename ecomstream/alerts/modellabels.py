@@ -14,8 +14,8 @@ distinct texts; each is scored once, shortest first (less padding per batch).
 >>> missing_texts(["很差劲", "好", "差", "很差劲"], cache)
 ['差', '很差劲']
 >>> agreement = Agreement.of([(1, True), (2, False), (5, False), (3, True), (None, True)])
->>> agreement.accuracy, agreement.to_dict()["negative_given_high"]
-(0.6666666666666667, 0.0)
+>>> round(agreement.accuracy, 4), agreement.to_dict()["negative_given_high"]
+(0.6667, 0.0)
 """
 
 from __future__ import annotations
