@@ -32,8 +32,6 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     max_review_chars: int = Field(5_000, description="Longer review text is a validation failure.")
-    ingest_batch_size: int = Field(1_000, description="Events taken per ingest batch.")
-    ingest_batch_ms: int = Field(50, description="Longest wait to fill an ingest batch.")
     score_reviews: bool = Field(True, description="Run the review scoring agent.")
     commit_interval_ms: int = Field(100, description="Batch processors' transaction interval.")
     stepped: bool = Field(
