@@ -51,3 +51,29 @@ def test_scorer_error_rates_map_true_shares_onto_label_shares() -> None:
     assert config.label_prior == pytest.approx(0.2 + 0.6 * 0.1)
     rises = (config.warn_rise, config.critical_rise, config.resolve_rise)
     assert rises == pytest.approx((0.12, 0.24, 0.06))
+
+
+def test_quick_model_preset_parses_into_a_valid_config() -> None:
+    from ecomstream.alerts import QUICK_MODEL_PRESET
+    from ecomstream.alerts.config import ENV_PREFIX
+
+    config = AlertConfig.from_preset(QUICK_MODEL_PRESET)
+    for name, value in QUICK_MODEL_PRESET.items():
+        assert getattr(config, name) == type(getattr(config, name))(value), name
+    # The same strings reach the worker as ECOMSTREAM_ALERT_<FIELD> settings.
+    env = {ENV_PREFIX + name.upper(): value for name, value in QUICK_MODEL_PRESET.items()}
+    assert AlertConfig.from_env(env) == config
+    assert (config.scorer_sensitivity, config.scorer_false_positive_rate) == (0.76, 0.24)
+    assert config.z_fire < AlertConfig().z_fire
+
+
+def test_a_preset_with_an_unknown_field_is_refused() -> None:
+    with pytest.raises(ValueError, match="z_fir"):
+        AlertConfig.from_preset({"z_fir": "2.5"})
+
+
+def test_the_demo_uses_the_quick_model_preset() -> None:
+    from ecomstream.alerts import QUICK_MODEL_PRESET
+    from ecomstream.demo import DEMO_ALERT_SETTINGS
+
+    assert {f"alert_{k}": v for k, v in QUICK_MODEL_PRESET.items()} == DEMO_ALERT_SETTINGS
