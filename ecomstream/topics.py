@@ -142,7 +142,8 @@ async def read_records(
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """The committed records of a whole ``topic`` (up to its end now), or of offset ``ranges``.
 
-    ``ranges`` maps partitions to ``[start, end)``. One consumer, every partition
+    ``ranges`` maps partitions to ``[start, end)``, an end past the partition's end
+    meaning its end. One consumer, every partition
     assigned at once; records come partition by partition, in offset order.
     """
     if ranges is not None and all(end <= start for start, end in ranges.values()):
@@ -161,6 +162,9 @@ async def read_records(
             begins = await consumer.beginning_offsets(tps) if tps else {}
             ends = await consumer.end_offsets(tps) if tps else {}
             ranges = {tp: (begins[tp], ends[tp]) for tp in tps}
+        else:  # a range past the end stops at the end (what is committed now)
+            ends = await consumer.end_offsets(list(ranges))
+            ranges = {tp: (start, min(end, ends[tp])) for tp, (start, end) in ranges.items()}
         todo = {tp: span for tp, span in ranges.items() if span[1] > span[0]}
         found: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {tp: [] for tp in todo}
         if not todo:

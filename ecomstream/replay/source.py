@@ -101,12 +101,15 @@ async def read_kafka_source(
     ``offsets``, only the listed partitions are read, each over its range.
     Reads ``read_committed`` with no consumer group: the source is never touched.
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers)
-    await consumer.start()
-    try:
-        ranges = await _ranges(consumer, bootstrap_servers, prefix, since_ms, until_ms, offsets)
-    finally:
-        await consumer.stop()
+    if offsets:
+        ranges = {TopicPartition(prefix + r.topic, r.partition): (r.start, r.end) for r in offsets}
+    else:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers)
+        await consumer.start()
+        try:
+            ranges = await _ranges(consumer, bootstrap_servers, prefix, since_ms, until_ms)
+        finally:
+            await consumer.stop()
     records = await read_records(bootstrap_servers, ranges=ranges, timeout=600)
     events: list[RecordedEvent] = []
     last_ts: dict[tuple[str, int], int] = {}
@@ -134,10 +137,7 @@ async def _ranges(
     prefix: str,
     since_ms: int | None,
     until_ms: int | None,
-    offsets: Sequence[OffsetRange],
 ) -> dict[TopicPartition, tuple[int, int]]:
-    if offsets:
-        return {TopicPartition(prefix + r.topic, r.partition): (r.start, r.end) for r in offsets}
     tps = [
         TopicPartition(prefix + topic, p)
         for topic in INPUT_TOPICS

@@ -22,7 +22,7 @@ from ecomstream.cli import main
 from ecomstream.config import Settings
 from ecomstream.launchers.kafka import KafkaBroker
 from ecomstream.launchers.process import wait_for_async
-from ecomstream.replay import compare_outputs, read_kafka_source
+from ecomstream.replay import OffsetRange, compare_outputs, read_kafka_source
 from ecomstream.replay.driver import MANIFEST
 from ecomstream.replay.outputs import read_outputs
 from ecomstream.simulator.config import SimConfig
@@ -106,6 +106,15 @@ def test_replaying_twice_gives_identical_outputs_and_leaves_live_untouched(
     assert Counter(e.topic for e in source) == first
     reviews = first["reviews"]
     assert reviews > 10
+    # An offset range instead (an end past the partition's end stops there).
+    ranges = [OffsetRange("clicks", 1, 10, 20), OffsetRange("purchases", 0, 0, 10**9)]
+    picked = asyncio.run(read_kafka_source(bootstrap, prefix=LIVE, offsets=ranges))
+    clicks = [e for e in picked if e.topic == "clicks"]
+    assert len(clicks) == 10 and {e.partition for e in clicks} == {1}
+    purchases_p0 = asyncio.run(read_kafka_source(bootstrap, prefix=LIVE, until_ms=None))
+    assert sum(e.topic == "purchases" for e in picked) == sum(
+        e.topic == "purchases" and e.partition == 0 for e in purchases_p0
+    )
 
     runs = [tmp_path / "a", tmp_path / "b"]
     for namespace, run in zip(("eval-a", "eval-b"), runs, strict=True):
