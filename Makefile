@@ -37,12 +37,14 @@ test: lint typecheck
 bench: setup
 	$(PY) -m benchmarks
 
-# A simulated run with incidents, replayed through the real worker, one report (reports/replay/).
+# A simulated run with incidents, replayed twice through the real worker (detector defaults vs
+# the quick model's preset), one report side by side (reports/replay/).
 EVAL_RUN ?= runs/sim/eval.jsonl
 evaluate: setup
 	$(PY) -m ecomstream simulate --users 20000 --duration 3h --incidents 2 --out $(EVAL_RUN)
 	$(PY) -m ecomstream kafka up
-	$(PY) -m ecomstream evaluate replay --jsonl $(EVAL_RUN) --train-if-missing; \
+	$(PY) -m ecomstream evaluate replay --jsonl $(EVAL_RUN) --train-if-missing \
+	  --compare-alert-preset quick; \
 	  status=$$?; $(PY) -m ecomstream kafka down; exit $$status
 
 clean:

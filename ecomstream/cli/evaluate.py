@@ -70,6 +70,18 @@ evaluate.add_command(evaluate_recommendations, name="recommendations")
     help="Also replay with these settings and compare (repeatable).",
 )
 @click.option(
+    "--alert-preset",
+    type=click.Choice(["quick"]),
+    default=None,
+    help="Detector settings tuned for the quick model's labels (QUICK_MODEL_PRESET).",
+)
+@click.option(
+    "--compare-alert-preset",
+    type=click.Choice(["quick"]),
+    default=None,
+    help="Also replay with that preset and compare.",
+)
+@click.option(
     "--namespace",
     default="eval",
     show_default=True,
@@ -107,6 +119,8 @@ def replay_report(
     overrides: tuple[str, ...],
     compare_model: Path | None,
     compare_set: tuple[str, ...],
+    alert_preset: str | None,
+    compare_alert_preset: str | None,
     namespace: str,
     step: str,
     bootstrap_servers: str,
@@ -137,10 +151,14 @@ def replay_report(
             raise click.UsageError("no model installed: export one or give --model")
         events = read_jsonl_source(jsonl)
         truth = jsonl.with_name(jsonl.name.removesuffix(".jsonl") + ".truth.json")
-        base = dict(parse_setting(text) for text in overrides)
+        base = {**_preset(alert_preset), **dict(parse_setting(text) for text in overrides)}
         variants = [(model_dir, base)]
-        if compare_model or compare_set:
-            other = {**base, **dict(parse_setting(text) for text in compare_set)}
+        if compare_model or compare_set or compare_alert_preset:
+            other = {
+                **base,
+                **_preset(compare_alert_preset),
+                **dict(parse_setting(text) for text in compare_set),
+            }
             variants.append((compare_model or model_dir, other))
         names = [namespace] if len(variants) == 1 else [f"{namespace}-a", f"{namespace}-b"]
         runs = ()
@@ -168,3 +186,12 @@ def replay_report(
             f"R={a.get('recall')}, HR@10 {r.get('hr')}, {report['observed']['events_per_s']} ev/s"
         )
     click.echo(f"report → {out / 'replay-report.md'}")
+
+
+def _preset(name: str | None) -> dict[str, str]:
+    """Worker settings (``alert_<field>``) of a named detector preset."""
+    if name is None:
+        return {}
+    from ecomstream.alerts.config import QUICK_MODEL_PRESET
+
+    return {f"alert_{field}": value for field, value in QUICK_MODEL_PRESET.items()}
