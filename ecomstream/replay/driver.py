@@ -325,6 +325,7 @@ def _manifest(
         "source": dict(source),
         "step_ms": config.step_ms,
         "speed": config.speed,
+        "partitions": config.partitions,
         "model": model,
         "settings": dict(config.settings),
         "inputs": counts["inputs"],

@@ -92,3 +92,18 @@ def test_a_purchase_is_scored_against_the_last_list_emitted_before_it() -> None:
     lists = {"u1": ([100, 200], [("early",), ("late",)])}
     evaluated = [bought("u1", 150), bought("u1", 200), bought("u1", 201), bought("u2", 5)]
     assert shown_by_pipeline(evaluated, lists) == [("early",), ("early",), ("late",), ("pop",)]
+
+
+def test_the_deployed_detector_has_no_end_of_input_flush() -> None:
+    from ecomstream.alerts.config import AlertConfig
+    from ecomstream.alerts.evaluate import replay as one_monitor
+    from ecomstream.alerts.records import ScoredReview
+    from ecomstream.replay.report import as_deployed
+
+    config = AlertConfig(min_reviews=4, min_negative=4)
+    t0 = 1_767_225_600_000
+    reviews = [ScoredReview(f"r{i}", "i1", "home", t0 + i * 60_000, True, 0.95) for i in range(6)]
+    deployed = as_deployed(reviews, config, partitions=4)
+    assert [a.state for a in deployed] == ["firing"]
+    # The per-capability replay also lets the clock run past the end: the episode resolves.
+    assert [a.state for a in one_monitor(reviews, config).alerts] == ["firing", "resolved"]
