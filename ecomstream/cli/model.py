@@ -49,14 +49,37 @@ def model() -> None:
     help="Output folder [default: runs/model/<profile>].",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-def train(profile: str, base: Path | None, out: Path | None, seed: int) -> None:
-    """Extend the vocabulary, MLM-pretrain on train texts, fine-tune, save."""
+@click.option("--max-len", type=click.IntRange(min=8), default=None, help="Override: tokens.")
+@click.option("--pretrain-epochs", type=click.IntRange(min=1), default=None, help="Override.")
+@click.option("--finetune-epochs", type=click.IntRange(min=1), default=None, help="Override.")
+def train(
+    profile: str,
+    base: Path | None,
+    out: Path | None,
+    seed: int,
+    max_len: int | None,
+    pretrain_epochs: int | None,
+    finetune_epochs: int | None,
+) -> None:
+    """Extend the vocabulary, MLM-pretrain on train texts, fine-tune, save.
+
+    The overrides trade accuracy for time on a small machine (the run records them).
+    """
+    from dataclasses import replace
+
     from ecomstream.model.profiles import get_profile
     from ecomstream.model.train import default_run_dir
     from ecomstream.model.train import train as run_training
 
+    chosen = get_profile(profile)
+    if max_len is not None:
+        chosen = replace(chosen, max_len=max_len)
+    if pretrain_epochs is not None:
+        chosen = replace(chosen, pretrain=replace(chosen.pretrain, epochs=pretrain_epochs))
+    if finetune_epochs is not None:
+        chosen = replace(chosen, finetune=replace(chosen.finetune, epochs=finetune_epochs))
     out = out or default_run_dir(profile)
-    record = run_training(get_profile(profile), base=base, out=out, seed=seed)
+    record = run_training(chosen, base=base, out=out, seed=seed)
     click.echo(
         f"saved {out}: best validation accuracy {record['best_validation_accuracy']:.4f} "
         f"(epoch {record['best_epoch']}), {record['timing_s']['total_s']:.0f} s"
