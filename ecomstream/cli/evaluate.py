@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ecomstream.cli.replay import bootstrap_option, model_option, set_option, step_option
 from ecomstream.recommend.evaluate import evaluate_recommendations
 
 
@@ -43,20 +44,8 @@ evaluate.add_command(evaluate_recommendations, name="recommendations")
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Replay this simulator recording first (needs Kafka up).",
 )
-@click.option(
-    "--model",
-    "model_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Model for the replay (default: newest installed).",
-)
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="SETTING=VALUE",
-    help="Worker setting for the replay (repeatable).",
-)
+@model_option
+@set_option
 @click.option(
     "--compare-model",
     type=click.Path(file_okay=False, path_type=Path),
@@ -87,13 +76,8 @@ evaluate.add_command(evaluate_recommendations, name="recommendations")
     show_default=True,
     help="Namespace of the replays (-a, -b appended when comparing); reset first.",
 )
-@click.option("--step", default="1m", show_default=True)
-@click.option(
-    "--bootstrap-servers",
-    envvar="ECOMSTREAM_BOOTSTRAP_SERVERS",
-    default="127.0.0.1:9092",
-    show_default=True,
-)
+@step_option
+@bootstrap_option
 @click.option(
     "--train-if-missing",
     is_flag=True,

@@ -31,6 +31,32 @@ def default_model_dir() -> Path | None:
     return TRITON_REPO / MODEL_NAME / str(max(versions)) if versions else None
 
 
+# Options shared with ``ecomstream evaluate replay``.
+bootstrap_option = click.option(
+    "--bootstrap-servers",
+    envvar="ECOMSTREAM_BOOTSTRAP_SERVERS",
+    default="127.0.0.1:9092",
+    show_default=True,
+)
+model_option = click.option(
+    "--model",
+    "model_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Exported model artifact (default: newest installed).",
+)
+set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="SETTING=VALUE",
+    help="Worker setting for the replay, e.g. alert_z_fire=2.5 (repeatable).",
+)
+step_option = click.option(
+    "--step", default="1m", show_default=True, help="Event time per replay step."
+)
+
+
 @click.command()
 @click.option("--namespace", required=True, help="Isolated namespace: topics replay.<NS>.*")
 @click.option(
@@ -57,21 +83,10 @@ def default_model_dir() -> Path | None:
     default=None,
     help="Simulator ground truth (default: <jsonl>.truth.json).",
 )
-@click.option(
-    "--bootstrap-servers",
-    envvar="ECOMSTREAM_BOOTSTRAP_SERVERS",
-    default="127.0.0.1:9092",
-    show_default=True,
-)
-@click.option(
-    "--model",
-    "model_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Exported model artifact (default: newest installed).",
-)
+@bootstrap_option
+@model_option
 @click.option("--no-model", is_flag=True, help="Do not score reviews.")
-@click.option("--step", default="1m", show_default=True, help="Event time per replay step.")
+@step_option
 @click.option(
     "--speed",
     type=float,
@@ -79,13 +94,7 @@ def default_model_dir() -> Path | None:
     show_default=True,
     help="0: as fast as possible; 1: recorded speed; 60: a minute per second.",
 )
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="SETTING=VALUE",
-    help="Worker setting for this replay, e.g. alert_z_fire=2.5 (repeatable).",
-)
+@set_option
 @click.option(
     "--partitions",
     type=int,
