@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import shutil
 import statistics
@@ -44,6 +45,7 @@ from ecomstream.replay.outputs import collect_outputs, read_outputs
 from ecomstream.replay.source import RecordedEvent, event_time_steps
 from ecomstream.topics import ensure_contract_topics, partitions_of
 
+log = logging.getLogger(__name__)
 NAMESPACE_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MANIFEST: Final = "replay.json"
 
@@ -114,7 +116,7 @@ async def _replay(
         counts = await _drive(config, worker, events, timing)
         outputs = await collect_outputs(config.bootstrap_servers, prefix, config.run_dir)
     except BaseException:
-        print(tail(worker.log_path), flush=True)
+        log.error("replay %s failed; worker log tail:\n%s", config.namespace, tail(worker.log_path))
         raise
     finally:
         worker.stop()
