@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +35,16 @@ class Settings(BaseSettings):
     max_review_chars: int = Field(5_000, description="Longer review text is a validation failure.")
     score_reviews: bool = Field(True, description="Run the review scoring agent.")
     commit_interval_ms: int = Field(100, description="Batch processors' transaction interval.")
+    recommendation_delivery: Literal["immediate", "transactional"] = Field(
+        "immediate",
+        description="immediate: recommendation updates leave right after their batch "
+        "(at-least-once, stable update ids); transactional: with the next commit (exactly-once).",
+    )
+    full_gc_interval_s: float = Field(
+        600.0,
+        description="Full garbage collections run when idle, at least this often "
+        "(see ecomstream.processing.collector); 0 keeps CPython's own schedule.",
+    )
     stepped: bool = Field(
         False, description="Replay mode: processors run only on POST /step (deterministic)."
     )

@@ -41,6 +41,12 @@ PROCESSING_SECONDS = Histogram(
     buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+FULL_GC_SECONDS = Histogram(
+    "ecomstream_full_gc_seconds",
+    "Pause of one full garbage collection (run when idle or overdue, see processing.collector).",
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
 BATCH_SIZE = Histogram(
     "ecomstream_batch_size",
     "Events per batch taken by an agent.",

@@ -18,6 +18,7 @@ from ecomstream.config import Settings
 from ecomstream.dataflows import BehaviourFlow, ItemFlow, ItemReplica, TopicNames
 from ecomstream.events import Limits
 from ecomstream.processing import BatchProcessor, ProcessorCrashed
+from ecomstream.processing.collector import FullCollections
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,12 @@ def register_processors(app: faust.App, settings: Settings) -> Processors:
             partitions=settings.partitions,
             commit_interval_ms=settings.commit_interval_ms,
             stepped=settings.stepped,
+            # Updates are keyed, idempotent pushes with stable ids: latency over exactly-once.
+            immediate_topics=(
+                [names.recommendation_updates]
+                if settings.recommendation_delivery == "immediate"
+                else []
+            ),
             **tables,
         ),
         BatchProcessor(
@@ -87,12 +94,20 @@ def register_processors(app: faust.App, settings: Settings) -> Processors:
             **tables,
         ),
     ]
-    _host(app, replica, *processors)
+    collections = (
+        FullCollections(settings.full_gc_interval_s) if settings.full_gc_interval_s else None
+    )
+    _host(app, collections, replica, *processors)
     return Processors(processors[0], processors[1], replica)
 
 
-def _host(app: faust.App, *parts: Any) -> None:
-    """Start the parts with the worker, in order; stop them in reverse when it stops."""
+def _host(app: faust.App, collections: FullCollections | None, *parts: Any) -> None:
+    """Start the parts with the worker, in order; stop them in reverse when it stops.
+
+    With ``collections``, full garbage collections wait for idle moments (or their
+    interval) instead of pausing a batch.
+    """
+    processors = [part for part in parts if isinstance(part, BatchProcessor)]
 
     @app.service
     class Processors(Service):
@@ -101,6 +116,13 @@ def _host(app: faust.App, *parts: Any) -> None:
                 await part.start()
                 if isinstance(part, BatchProcessor):
                     self.add_future(self._supervise(part))
+            if collections is not None:
+                collections.install()
+
+        @Service.timer(1.0)
+        async def _collect_garbage(self) -> None:
+            if collections is not None:
+                collections.tick(sum(p.stats.events for p in processors))
 
         async def _supervise(self, processor: BatchProcessor) -> None:
             """A crashed processor crashes the worker: its supervisor restarts it, and state
@@ -113,3 +135,5 @@ def _host(app: faust.App, *parts: Any) -> None:
         async def on_stop(self) -> None:
             for part in reversed(parts):
                 await part.stop()
+            if collections is not None:
+                collections.uninstall()

@@ -13,6 +13,13 @@ to the group's committed offsets, or none of it does.
 Written without a transactional id (at-least-once), records are sent and
 acknowledged first and the offsets committed after: a crash in between
 replays events, so counts may go up twice.
+
+Immediate outputs (a processor's ``immediate_topics``) are not part of any
+transaction: they are sent right after the batch that made them, and a
+payload only carries their delivery futures, which must all be acknowledged
+before the payload's offsets are committed. They are at-least-once: a crash
+before that commit replays the batch, and a deterministic handler sends the
+same records again.
 """
 
 from __future__ import annotations
@@ -41,10 +48,11 @@ class CommitPayload:
     outputs: list[OutputRecord] = field(default_factory=list)
     changelog: ChangelogRecords = field(default_factory=dict)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    immediate: list[asyncio.Future[Any]] = field(default_factory=list)  # already sent
 
     @property
     def empty(self) -> bool:
-        return not (self.outputs or self.changelog or self.offsets)
+        return not (self.outputs or self.changelog or self.offsets or self.immediate)
 
     @property
     def changelog_count(self) -> int:

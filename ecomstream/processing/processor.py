@@ -65,7 +65,7 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -177,6 +177,13 @@ class BatchProcessor:
         stepped: process only when :meth:`step` is called. Replays use it: the
             driver picks the batch boundaries, so outputs are a function of
             the input alone, not of fetch timing.
+        immediate_topics: outputs to these topics skip the transaction: an
+            idempotent producer sends them right after the batch that made
+            them, so their latency is one batch, not a commit interval. Each
+            commit waits for their acknowledgements before committing its
+            offsets, so none is lost; after a crash the replayed batch sends
+            them again (at-least-once; a deterministic handler repeats the
+            same records, e.g. the same update ids, for readers to drop).
     """
 
     def __init__(
@@ -202,6 +209,7 @@ class BatchProcessor:
         state_dir: Path | None = None,
         cache_keys: int = 25_000,
         stepped: bool = False,
+        immediate_topics: Collection[str] = (),
     ) -> None:
         if not input_topics:
             raise ValueError("at least one input topic is needed")
@@ -234,11 +242,15 @@ class BatchProcessor:
         self._cache_keys = cache_keys
         self._steps: asyncio.Queue[asyncio.Future[int]] = asyncio.Queue()
         self._outputs_written: dict[TopicPartition, int] = {}
+        self._immediate_topics = frozenset(immediate_topics)
+        self._immediate_sent: list[asyncio.Future[Any]] = []
 
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._reader: AIOKafkaConsumer | None = None
         self._writer: RecordWriter | None = None
+        self._immediate_producer: AIOKafkaProducer | None = None
+        self._immediate_writer: RecordWriter | None = None
         self.partition_count = 0
 
         self._lock = asyncio.Lock()
@@ -345,6 +357,17 @@ class BatchProcessor:
                 await self._producer.begin_transaction()
                 await self._producer.commit_transaction()
             self._writer = RecordWriter(self._producer)
+            if self._immediate_topics:
+                self._immediate_producer = AIOKafkaProducer(
+                    bootstrap_servers=self.bootstrap_servers,
+                    client_id=f"{self._client_id}-immediate",
+                    enable_idempotence=True,
+                    acks="all",
+                    linger_ms=0,
+                    max_request_size=FETCH_BYTES // 2,
+                )
+                await self._immediate_producer.start()
+                self._immediate_writer = RecordWriter(self._immediate_producer)
             self._reader = recovery_consumer(self.bootstrap_servers, f"{self._client_id}-restore")
             await self._reader.start()
             self._consumer = AIOKafkaConsumer(
@@ -451,7 +474,7 @@ class BatchProcessor:
                     commit_task.exception()
             else:
                 commit_task.cancel()
-        for client in (self._consumer, self._reader, self._producer):
+        for client in (self._consumer, self._reader, self._producer, self._immediate_producer):
             if client is not None:
                 try:
                     await client.stop()
@@ -641,6 +664,8 @@ class BatchProcessor:
                 await result
             for store in stores.values():
                 store.trim()  # no handler holds a value now
+        if self._immediate_writer is not None:
+            await self._send_immediate(self._immediate_writer)
         positions = self._positions
         for tp, offset in taken:
             positions[tp] = offset
@@ -649,6 +674,16 @@ class BatchProcessor:
         self.stats.batches += 1
         metrics.BATCH_SIZE.labels(agent=self._agent).observe(count)
         metrics.PROCESSING_SECONDS.labels(agent=self._agent).observe(time.perf_counter() - started)
+
+    async def _send_immediate(self, writer: RecordWriter) -> None:
+        """Send the queued outputs of immediate topics now (their acks are awaited at commit)."""
+        topics = self._immediate_topics
+        outputs = self._outputs
+        now = [r for r in outputs if r.topic in topics]
+        if now:
+            outputs[:] = [r for r in outputs if r.topic not in topics]
+            self._immediate_sent += await writer.send_outputs(now)
+            self.stats.outputs += len(now)
 
     # ------------------------------------------------------------------ commits
 
@@ -662,6 +697,7 @@ class BatchProcessor:
             self._committed,
         )
         self._outputs.clear()
+        payload.immediate, self._immediate_sent = self._immediate_sent, []
         self._uncommitted = 0
         self._last_commit = time.monotonic()
         return payload
@@ -693,7 +729,15 @@ class BatchProcessor:
             await self._write(payload)
 
     async def _write(self, payload: CommitPayload) -> None:
-        """Write one payload, retrying transient failures; crash on fatal ones."""
+        """Write one payload, retrying transient failures; crash on fatal ones.
+
+        Immediate outputs are not retried here: their producer already
+        retried, so a failure crashes the processor, and the restart replays
+        the uncommitted batches, which sends them again.
+        """
+        if payload.immediate:
+            await asyncio.gather(*payload.immediate)
+            self._outputs_written.update(output_offsets(payload.immediate))
         attempt = 0
         while True:
             try:
@@ -862,6 +906,7 @@ class BatchProcessor:
     def _drop_uncommitted(self) -> None:
         """Forget everything not committed: all stores (changed in place) and queued outputs."""
         self._outputs.clear()
+        self._immediate_sent = []  # sent already: the next owner's replay repeats them
         self._uncommitted = 0
         self._discard_all()
         self._positions.clear()

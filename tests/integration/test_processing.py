@@ -291,6 +291,56 @@ async def test_kill_9_mid_stream_then_restart_is_exactly_once(
     assert len(raw) >= total
 
 
+async def test_immediate_outputs_leave_before_the_commit_and_survive_kill_9(
+    kafka_broker: KafkaBroker, tmp_path: Path
+) -> None:
+    """Immediate topics skip the transaction: readable before the commit of their inputs.
+
+    After kill -9 each input's output is there at least once (repeats are identical
+    records from the replayed batches) and the state is exact.
+    """
+    bootstrap = kafka_broker.bootstrap_servers
+    s = Scenario(bootstrap, "immediate")
+    await s.create()
+    # A commit interval far beyond the test: outputs can only show up by skipping it.
+    early = s.processor("txn-immediate", immediate_topics=[s.output], commit_interval_ms=600_000)
+    await early.start()
+    try:
+        await wait_for_async(lambda: early.ready, 60, description="ready")
+        await s.produce(500)
+        assert_exactly_once(await s.outputs(500), 500)  # read_committed readers see them
+        assert early.stats.commits == 0
+        assert await s.changelog_state() == {}
+    finally:
+        await early.stop()  # the final commit
+    assert early.error is None
+    assert await s.changelog_state() == s.expected
+
+    total = 500 + 2 * 20_000
+    await s.produce(20_000, users=2000)
+    victim = spawn(s, "txn-immediate", tmp_path / "victim.log", immediate=True)
+    try:
+        await consume_until(bootstrap, s.output, 500 + 3000, timeout=120)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+    finally:
+        stop_process(victim)
+    await s.produce(20_000, users=2000)
+    survivor = spawn(s, "txn-immediate", tmp_path / "survivor.log", immediate=True)
+    try:
+
+        async def all_there() -> bool:
+            return len(set(await s.outputs(total, timeout=180))) >= total
+
+        await wait_for_async(all_there, 180, description="an output for every input")
+        values = await s.outputs(total)
+        assert len(set(values)) == total  # none lost
+        assert await s.changelog_state() == s.expected  # counted once
+    finally:
+        stop_process(survivor)
+    assert survivor.returncode == 0, (tmp_path / "survivor.log").read_text()[-4000:]
+
+
 async def test_two_instances_split_partitions_and_rebalance_keeps_counts(
     kafka_broker: KafkaBroker,
 ) -> None:
@@ -348,7 +398,7 @@ async def test_two_instances_split_partitions_and_rebalance_keeps_counts(
 # --------------------------------------------------------------------------- subprocess
 
 
-def spawn(s: Scenario, txn: str, log: Path) -> subprocess.Popen[bytes]:
+def spawn(s: Scenario, txn: str, log: Path, *, immediate: bool = False) -> subprocess.Popen[bytes]:
     argv = [
         sys.executable,
         "-m",
@@ -363,6 +413,7 @@ def spawn(s: Scenario, txn: str, log: Path) -> subprocess.Popen[bytes]:
         ",".join(s.inputs),
         "--output",
         s.output,
+        *(["--immediate"] if immediate else []),
     ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with log.open("ab") as out:
@@ -382,7 +433,12 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
 
 async def _serve(args: argparse.Namespace) -> None:
     processor = make_processor(
-        args.bootstrap, args.group, args.inputs.split(","), args.output, args.transactional_id
+        args.bootstrap,
+        args.group,
+        args.inputs.split(","),
+        args.output,
+        args.transactional_id,
+        immediate_topics=[args.output] if args.immediate else [],
     )
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, processor.request_stop)
@@ -398,6 +454,7 @@ def main() -> None:
     parser.add_argument("--transactional-id", required=True)
     parser.add_argument("--inputs", required=True)
     parser.add_argument("--output", required=True)
+    parser.add_argument("--immediate", action="store_true", help="output skips transactions")
     logging.basicConfig(level=logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(parser.parse_args()))
