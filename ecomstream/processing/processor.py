@@ -6,7 +6,8 @@ The loop (steps marked * hold a lock shared with the rebalance callbacks)::
       getmany(max_records=max_batch)
     * group records by partition number (input topics in the given order,
       offset order per topic) -> handler(ctx, records) per partition
-    * every commit_interval_ms (or max_uncommitted events): snapshot -> commit
+    * every commit_interval_ms once the previous commit is done (or at
+      max_uncommitted events): snapshot -> commit
 
 The commit is pipelined: the snapshot (dirty keys encoded, outputs, offsets)
 is taken between handler calls and written by a background task while the
@@ -506,10 +507,7 @@ class BatchProcessor:
                     self._check_commit_task()
                     if batch:
                         await self._process(batch)
-                    if self._uncommitted and (
-                        self._uncommitted >= self._max_uncommitted
-                        or time.monotonic() - self._last_commit >= self._commit_interval
-                    ):
+                    if self._commit_due():
                         await self._start_commit()
         except asyncio.CancelledError:
             raise
@@ -713,6 +711,19 @@ class BatchProcessor:
         if task is not None:
             self._commit_task = None
             await task
+
+    def _commit_due(self) -> bool:
+        """The interval passed (and the previous commit is done), or too much is uncommitted.
+
+        While a commit is in flight, batches keep flowing instead of queueing behind
+        it: a due commit starts with the first batch after it finishes.
+        """
+        if not self._uncommitted:
+            return False
+        if self._uncommitted >= self._max_uncommitted:
+            return True
+        in_flight = self._commit_task is not None and not self._commit_task.done()
+        return not in_flight and time.monotonic() - self._last_commit >= self._commit_interval
 
     async def _start_commit(self) -> None:
         """Wait for the previous commit, snapshot, and write it in the background."""
