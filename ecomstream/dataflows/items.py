@@ -2,8 +2,11 @@
 
 Inputs are keyed by item_id: ``item-deltas`` (from the behaviour flow) and
 ``review-scores``. Per partition the flow keeps ``items`` (the recommender's
-item records) and ``sentiment`` (the alert detector's per-item windows and
-episodes) in changelogged tables; it emits ``sentiment-alerts``, re-keys each
+item records), ``sentiment`` (the alert detector's per-item windows and
+episodes), ``categories`` (the category windows and baselines that give new
+items their prior) and ``clock`` (the partition's stream time, which decides
+what is too late) in changelogged tables, so a restart resumes the detector
+exactly where it stood; it emits ``sentiment-alerts``, re-keys each
 score by user for the profiles, and publishes every touched item record on the
 compacted ``item-state`` topic, which :class:`ItemReplica` turns into each
 worker's read-only index for ranking (one writer per item, a replica per worker).
@@ -21,6 +24,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ecomstream import metrics
+from ecomstream.alerts.baseline import CategoryState
 from ecomstream.alerts.config import DEFAULT_CONFIG, AlertConfig
 from ecomstream.alerts.detector import FIRING, ItemState, SentimentDetector
 from ecomstream.alerts.monitor import SentimentMonitor
@@ -49,8 +53,21 @@ ITEMS: TableSpec[ItemRecord] = TableSpec(
 )
 
 
+CLOCK: TableSpec[int] = TableSpec("clock", encode=lambda ts: b"%d" % ts, decode=int)
+_CLOCK_KEY = "stream"
+
+
 def _state_table(detector: SentimentDetector) -> TableSpec[ItemState]:
     return TableSpec("sentiment", encode=ItemState.to_bytes, decode=detector.load, mutable=True)
+
+
+def _category_table(config: AlertConfig) -> TableSpec[CategoryState]:
+    return TableSpec(
+        "categories",
+        encode=CategoryState.to_bytes,
+        decode=lambda raw: CategoryState.from_bytes(raw, config),
+        mutable=True,
+    )
 
 
 class ItemFlow:
@@ -66,7 +83,8 @@ class ItemFlow:
         self.item_config = items
         self.detector = SentimentDetector(alerts)
         self.sentiment = _state_table(self.detector)
-        self.tables = (ITEMS, self.sentiment)
+        self.categories = _category_table(alerts)
+        self.tables = (ITEMS, self.sentiment, self.categories, CLOCK)
         self._monitors: dict[int, SentimentMonitor] = {}
 
     @property
@@ -74,14 +92,16 @@ class ItemFlow:
         return (self.names.item_deltas, self.names.review_scores)
 
     def _monitor(self, ctx: BatchContext) -> SentimentMonitor:
-        """The partition's detector, reading and writing the ``sentiment`` table."""
+        """The partition's detector, reading and writing its tables (views for this batch)."""
         states = ctx.table(self.sentiment)
         monitor = self._monitors.get(ctx.partition)
         if monitor is None:  # first batch since start or since recovery of this partition
             monitor = SentimentMonitor(self.alert_config)
             monitor.open = {k for k, v in states.items() if v.phase == FIRING}
+            monitor.clock = ctx.table(CLOCK).get(_CLOCK_KEY, 0)
             self._monitors[ctx.partition] = monitor
-        monitor.items = states  # type: ignore[assignment]  # a dict-like view of the table
+        monitor.items = states  # type: ignore[assignment]  # dict-like views of the tables
+        monitor.categories = ctx.table(self.categories)  # type: ignore[assignment]
         return monitor
 
     def __call__(self, ctx: BatchContext, records: Sequence[Record]) -> None:
@@ -124,6 +144,9 @@ class ItemFlow:
                 ctx.send(self.names.sentiment_alerts, alert.item_id.encode(), encode_alert(alert))
                 metrics.SENTIMENT_ALERTS.labels(alert.state, alert.severity).inc()
         if monitor is not None:
+            clock = ctx.table(CLOCK)
+            if clock.get(_CLOCK_KEY) != monitor.clock:
+                clock[_CLOCK_KEY] = monitor.clock
             metrics.SENTIMENT_ALERTS_OPEN.labels(str(ctx.partition)).set(len(monitor.open))
         for item_id in sorted(touched):
             ctx.send(self.names.item_state, item_id.encode(), encode_item(items[item_id]))
