@@ -23,6 +23,22 @@ Sentiment multiplier: with ``q0`` the shop-wide share of positive review mass an
 sentiment incident multiplies ``m`` by ``incident_multiplier``. An item with no
 reviews gets ``m = 1``; bad recent reviews or an incident make it sink.
 
+Two limits on that rule, both measured on the simulator (tuning seeds 1–4, held-out
+seeds 101–106; see ``evaluate.py``'s report):
+
+* **Demotion only** (``sentiment_ceiling = 1``). A boost above 1 grows with the
+  *number* of positive reviews, i.e. with past sales: it re-counts the popularity the
+  behavioural score already holds and lifted popular items over the user's own
+  intent (next-purchase NDCG@10 fell). Reviews are used for what behaviour cannot
+  see — that an item has turned bad.
+* **The user's own choice is warned about, not hidden** (``sentiment_spares``): an
+  item the user holds at that strength or above (by default: in the cart) keeps
+  ``m = 1`` and carries a ``"warning: …"`` reason instead of sinking. The user has
+  already chosen it, and reads its reviews before paying; sinking a cart reminder
+  only loses the orders that still happen (every purchase the old rule lost on the
+  simulator was of an incident item in the buyer's cart, ranked first without
+  sentiment). Sentiment re-ranks what we *suggest*.
+
 >>> from ecomstream.profiles.profile import UserProfile
 >>> from ecomstream.recommend.items import ItemDelta, ItemIndex
 >>> index = ItemIndex()
@@ -95,8 +111,11 @@ class RecommenderConfig:
     sentiment_pseudo_reviews: float = 5.0
     sentiment_exponent: float = 1.0
     sentiment_floor: float = 0.2
-    sentiment_ceiling: float = 1.5
+    sentiment_ceiling: float = 1.0  # demotion only (module docstring); > 1 boosts praise
     incident_multiplier: float = 0.1
+    # Items the user holds at this strength or above (profile ``seen``; CARTED: in the
+    # cart) are warned about, never demoted; None: sentiment demotes them like any other.
+    sentiment_spares: int | None = CARTED
     demote_below: float = 0.85  # multipliers below this are explained as a demotion
     praise_above: float = 1.1
 
@@ -187,14 +206,21 @@ def sentiment_multiplier(
     prior: float,
     config: RecommenderConfig = DEFAULT_RECOMMENDER_CONFIG,
     item_config: ItemConfig = DEFAULT_ITEM_CONFIG,
+    *,
+    spared: bool = False,
 ) -> tuple[float, str | None]:
     """``(multiplier, reason or None)`` for one item (module docstring).
+
+    ``spared``: the item is the user's own choice (see ``sentiment_spares``): a
+    multiplier below 1 is lifted to 1 and the reason becomes a warning.
 
     >>> from ecomstream.recommend.items import ItemRecord
     >>> r = ItemRecord("i1"); r.slm, r.neg, r.pos = 1_000, 8.0, 2.0
     >>> m, why = sentiment_multiplier(r, 1_000, prior=0.8)
     >>> round(m, 3), why
     (0.5, 'demoted: negative reviews (80% negative recently)')
+    >>> sentiment_multiplier(r, 1_000, prior=0.8, spared=True)
+    (1.0, 'warning: negative reviews (80% negative recently)')
     """
     m = 1.0
     reason = None
@@ -212,7 +238,27 @@ def sentiment_multiplier(
     if record.incident:
         m *= config.incident_multiplier
         reason = "demoted: open quality incident"
+    if spared and m < 1.0:
+        m = 1.0
+        if reason is not None:
+            reason = "warning: " + reason.removeprefix("demoted: ")
     return m, reason
+
+
+def is_spared(profile: UserProfile, item_id: str, spares: int | None) -> bool:
+    """Whether ``item_id`` is the user's own choice that sentiment must not sink.
+
+    True when the profile holds the item at strength ``spares`` or above (CARTED: in the
+    cart; a removal from the cart lowers it, so an item put back is demoted again).
+
+    >>> p = UserProfile("u1"); p.seen = {"i1": [5, CARTED], "i2": [6, SEEN]}
+    >>> is_spared(p, "i1", CARTED), is_spared(p, "i2", CARTED), is_spared(p, "i1", None)
+    (True, False, False)
+    """
+    if spares is None:
+        return False
+    entry = profile.seen.get(item_id)
+    return entry is not None and entry[1] >= spares
 
 
 @lru_cache(maxsize=1 << 16)  # few distinct (kind, item or category) pairs; formatting is not
@@ -322,6 +368,7 @@ def rank(
 
     use_sentiment = config.use_sentiment
     prior = items.sentiment_prior(now) if use_sentiment else 0.0
+    spares = config.sentiment_spares
     scored: list[Scored] = []
     for item, score in cand.items():
         if item in excluded or score <= 0.0:
@@ -332,7 +379,9 @@ def rank(
             continue
         note = None
         if use_sentiment and (record.slm or record.incident):
-            m, note = sentiment_multiplier(record, now, prior, config, item_config)
+            m, note = sentiment_multiplier(
+                record, now, prior, config, item_config, spared=is_spared(profile, item, spares)
+            )
             score *= m
         scored.append((-score, item, record.category, note))
 

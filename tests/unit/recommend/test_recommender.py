@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from ecomstream.profiles.config import CARTED, SEEN
+from ecomstream.profiles.config import CARTED, CLICKED, SEEN, WISHED
 from ecomstream.profiles.profile import UserProfile
 from ecomstream.profiles.scores import ReviewScore
 from ecomstream.recommend.items import ItemDelta, ItemIndex
 from ecomstream.recommend.recommender import (
     RecommendationUpdate,
     RecommenderConfig,
+    is_spared,
     rank,
     recommend,
     recommend_popular,
@@ -141,3 +144,62 @@ def test_recommendation_update_json_round_trip() -> None:
     assert update.update_id == update_id("u1", "e7")
     assert RecommendationUpdate.from_json(update.to_json()) == update
     assert update.profile["top_categories"] == [["books", 1.0]]
+
+
+def _bad_shop() -> ItemIndex:
+    """'hot' is the most popular item but has only negative recent reviews and an incident."""
+    index = shop(("hot", "books", 3.0), ("b", "books", 2.0), ("c", "books", 1.0))
+    for i in range(6):
+        index.apply_review_score(ReviewScore(f"r{i}", "x", "hot", "books", 1.0, 0.0, T0))
+        index.apply_review_score(ReviewScore(f"s{i}", "x", "b", "books", 0.0, 1.0, T0))
+    index.apply_alert("hot", True, T0)
+    return index
+
+
+def test_an_item_in_the_users_cart_is_warned_about_not_sunk() -> None:
+    index = _bad_shop()
+    cfg = RecommenderConfig(k=3, diversity=1.0, w_recent=0.0)
+    in_cart = user({"books": 1.0}, {"hot": [T0, CARTED]})
+    ranked = rank(in_cart, index, T0, cfg)
+    plain = rank(in_cart, index, T0, replace(cfg, use_sentiment=False))
+    assert ids(ranked) == ids(plain) == ["hot", "b", "c"]
+    assert ranked[0].score == plain[0].score
+    assert ranked[0].reasons[-1] == "warning: open quality incident"
+    # The same item merely viewed, or put back from the cart, or with sparing off: it sinks.
+    for p, c in (
+        (user({"books": 1.0}, {"hot": [T0, SEEN]}), cfg),
+        (user({"books": 1.0}, {"hot": [T0, CLICKED]}), cfg),
+        (in_cart, RecommenderConfig(k=3, diversity=1.0, w_recent=0.0, sentiment_spares=None)),
+    ):
+        sunk = rank(p, index, T0, c)
+        assert ids(sunk) == ["b", "c", "hot"]
+        assert sunk[-1].reasons[-1] == "demoted: open quality incident"
+
+
+def test_sentiment_multiplier_spared_lifts_only_a_demotion() -> None:
+    index = _bad_shop()
+    hot, good = index.get("hot"), index.get("b")
+    assert hot is not None and good is not None
+    m, why = sentiment_multiplier(hot, T0, prior=0.8, spared=True)
+    assert (m, why) == (1.0, "warning: open quality incident")
+    assert sentiment_multiplier(good, T0, prior=0.5, spared=True) == sentiment_multiplier(
+        good, T0, prior=0.5
+    )
+
+
+def test_good_reviews_do_not_lift_an_item_by_default() -> None:
+    index = _bad_shop()
+    good = index.get("b")
+    assert good is not None
+    assert sentiment_multiplier(good, T0, prior=0.5) == (1.0, None)
+    boosted, why = sentiment_multiplier(
+        good, T0, prior=0.5, config=RecommenderConfig(sentiment_ceiling=1.5)
+    )
+    assert boosted > 1.1 and why is not None and why.startswith("well reviewed")
+
+
+def test_is_spared_follows_the_profile_strength() -> None:
+    p = user({}, {"a": [T0, CARTED], "w": [T0, WISHED], "v": [T0, SEEN]})
+    assert [is_spared(p, i, CARTED) for i in ("a", "w", "v", "x")] == [True, False, False, False]
+    assert [is_spared(p, i, WISHED) for i in ("a", "w", "v")] == [True, True, False]
+    assert not is_spared(p, "a", None)
