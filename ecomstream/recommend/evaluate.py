@@ -54,13 +54,14 @@ from ecomstream.events import (
     ReviewEvent,
     decode_event,
 )
-from ecomstream.profiles.config import ProfileConfig
+from ecomstream.profiles.config import CARTED, ProfileConfig
 from ecomstream.profiles.profile import UserProfile, apply_review_score
 from ecomstream.profiles.scores import ReviewScore, parse_review_score, rating_as_score
 from ecomstream.recommend.items import ItemConfig, ItemIndex, alert_state
 from ecomstream.recommend.pipeline import PipelineConfig, process_events
 from ecomstream.recommend.recommender import (
     RecommenderConfig,
+    is_spared,
     rank,
     recommend_popular,
     sentiment_multiplier,
@@ -171,6 +172,7 @@ class Evaluated:
     shown: dict[str, tuple[str, ...]]
     session: dict[str, tuple[str, ...]]
     demoted: bool  # the sentiment variant applied a multiplier < 1 to the bought item
+    in_cart: bool = False  # the bought item was in the buyer's cart just before the order
 
 
 @dataclass(slots=True)
@@ -275,8 +277,16 @@ def replay(recording: Recording, config: EvalConfig = EvalConfig()) -> Replay:
             fresh, seen, started_with = orders[key]
             demoted = False
             record = items.get(event.item_id)
+            buyer = profiles.get(event.user_id) or UserProfile(event.user_id, pcfg.profile)
             if record is not None and source != "none":
-                m, _why = sentiment_multiplier(record, ts, items.sentiment_prior(ts), rcfg, icfg)
+                m, _why = sentiment_multiplier(
+                    record,
+                    ts,
+                    items.sentiment_prior(ts),
+                    rcfg,
+                    icfg,
+                    spared=is_spared(buyer, event.item_id, rcfg.sentiment_spares),
+                )
                 demoted = m < rcfg.demote_below
             evaluated.append(
                 Evaluated(
@@ -288,6 +298,7 @@ def replay(recording: Recording, config: EvalConfig = EvalConfig()) -> Replay:
                     seen,
                     started_with,
                     demoted,
+                    is_spared(buyer, event.item_id, CARTED),
                 )
             )
             pending.append((event, "purchases", 0, -1))
@@ -516,6 +527,12 @@ def build_report(
             c_only += in_c and not in_b
             b_only += in_b and not in_c
         paired[timing] = {"c_hits_b_misses": c_only, "b_hits_c_misses": b_only}
+    b_misses = [e for e in result.evaluated if e.item_id not in e.fresh["no_sentiment"][:k]]
+    misses = {
+        "b_misses": len(b_misses),
+        "b_misses_in_cart": sum(1 for e in b_misses if e.in_cart),
+        "purchases_in_cart": sum(1 for e in result.evaluated if e.in_cart),
+    }
     first_fire: dict[str, int] = {}
     for item_id, firing, ts in result.alerts:
         if firing and item_id not in first_fire:
@@ -548,6 +565,7 @@ def build_report(
         "session": session,
         "checks": checks,
         "paired": paired,
+        "fresh_misses": misses,
         "alerts": alerts,
         "checks_session_start": {
             "c_hr_at_least_2x_a": session["sentiment"]["hr"] >= 2 * session["popularity"]["hr"]
@@ -738,9 +756,22 @@ def _explain(report: dict[str, Any]) -> list[str]:
             f"{paired.get('b_hits_c_misses', 0)}. "
             f"{report['purchases_of_items_demoted_at_purchase_time']} of "
             f"{report['purchases_scored']} purchase lines were of items the sentiment variant "
-            "was demoting at that moment (bad recent reviews or an open incident): every such "
-            "purchase is a hit the demotion can only lose."
+            "was demoting at that moment: every such purchase is a hit the demotion can only "
+            "lose. Items in the buyer's own cart are warned about, not demoted."
         )
+        misses = report.get("fresh_misses")
+        if misses:
+            notes.append(
+                f"{misses['purchases_in_cart']} of {report['purchases_scored']} purchase lines "
+                "were items in the buyer's cart just before the order, so a fresh list is mostly "
+                f"judged on showing the cart. (b) misses {misses['b_misses']} lines; "
+                f"{misses['b_misses_in_cart']} of them were in the cart but ranked below {k} "
+                "(carted long before the order: not among the recent items the ranking starts "
+                "from), the rest were not among the user's recent items at all. Sentiment moves "
+                f"neither kind: it can only turn a miss into a hit for an item just below {k} "
+                "behind badly reviewed ones, so on this metric (c) can tie (b) but beats it only "
+                "by a few purchases."
+            )
         rows = report["incidents"]
         if rows:
             kept = ", ".join(
@@ -749,13 +780,11 @@ def _explain(report: dict[str, Any]) -> list[str]:
                 for r in rows
             )
             notes.append(
-                "Simulated buyers keep buying incident items while their quality is collapsed "
-                f"({kept}); {report['incident_purchases_during_incident']} purchase lines are "
-                "incident items bought during their incident. A next-purchase hit rate rewards "
-                "showing exactly the items a sentiment-aware ranking sinks, so (c) cannot beat "
-                "(b) on it unless bad reviews make buyers turn away from an item more than its "
-                "behavioural popularity already says — e.g. incident items stop being featured "
-                "deals, or a buyer who reads the reviews at checkout drops the item from the cart."
+                "Buyers do turn away from incident items once the reviews show (simulated "
+                f"shoppers read the latest reviews before paying: {kept}); the "
+                f"{report['incident_purchases_during_incident']} purchase lines of incident items "
+                "during their incident are buyers who kept them anyway — the orders that a "
+                "ranking which hides a cart item would lose."
             )
         exposure = report.get("exposure", {}).get("fresh")
         if exposure:

@@ -80,6 +80,7 @@ def test_replay_scores_each_purchase_with_the_state_just_before(
     assert [e.item_id for e in result.evaluated] == ["b", "a"]
     first = result.evaluated[0]
     assert "b" in first.fresh["sentiment"][:2]  # in u2's cart
+    assert [e.in_cart for e in result.evaluated] == [True, False]  # u3 only viewed a
     assert "b" in result.evaluated[1].fresh["sentiment"]  # u2's purchase is not u3's
     assert result.sentiment_source == "ratings"
 
@@ -117,6 +118,8 @@ def test_report_files_and_command(recording: tuple[Path, Path], tmp_path: Path) 
     assert {p.name for p in out.iterdir()} == {"report.md", "report.json", "report.png"}
     assert report["purchases_scored"] == 2
     assert report["truth_purchase_lines_missing_from_recording"] == 0
+    assert report["fresh_misses"]["purchases_in_cart"] == 1
+    assert report["fresh_misses"]["b_misses"] >= report["fresh_misses"]["b_misses_in_cart"]
     assert set(report["fresh"]) == {"popularity", "no_sentiment", "sentiment"}
     assert "| (c) ecomstream + sentiment |" in (out / "report.md").read_text()
     assert (out / "report.png").read_bytes()[:4] == b"\x89PNG"
