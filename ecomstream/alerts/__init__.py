@@ -23,7 +23,12 @@ from ecomstream.alerts.baseline import (
     category_window,
     observe_category,
 )
-from ecomstream.alerts.config import DEFAULT_CONFIG, QUICK_MODEL_PRESET, AlertConfig
+from ecomstream.alerts.config import (
+    DEFAULT_CONFIG,
+    FULL64_MODEL_PRESET,
+    QUICK_MODEL_PRESET,
+    AlertConfig,
+)
 from ecomstream.alerts.detector import (
     Assessment,
     ItemState,
@@ -46,6 +51,7 @@ from ecomstream.alerts.windows import BucketRing, WindowStats
 
 __all__ = [
     "DEFAULT_CONFIG",
+    "FULL64_MODEL_PRESET",
     "QUICK_MODEL_PRESET",
     "AlertConfig",
     "AlertRecord",

@@ -26,6 +26,30 @@ the category prior). With ``k`` negative reviews out of ``n``:
   ``in_baseline``, the category's), so an incident does not poison what it is
   measured against.
 
+The likelihood-ratio test (``fire_test="llr"``). With a noisy scorer the Wilson test on
+hard labels is short of evidence: the quick model labels ~24% of positive reviews
+negative, an incident lifts the label share only from ~0.3 to ~0.75, and an item gets
+10–13 reviews a window. The scorer says more than its label, though: on the corpus test
+split a p_negative of 0.9+ is ~8× likelier for a truly negative review, 0.0–0.1 ~7× less,
+while the label alone gives ~3× either way. So each review's p_negative is counted in one
+of ``SCORE_BINS`` bins per bucket, and the window's evidence is the log-likelihood ratio
+of "true negative share ``q1 = q0 + llr_rise``" against "``q0``", ``q0`` being the
+item's baseline mapped from labels back to a true share through the scorer's rates; each
+review in a bin with likelihood ratio ``r`` adds ``log((q1·r + 1 - q1) / (q0·r + 1 - q0))``
+(:func:`window_llr`). It fires at ``llr_fire`` nats, with the same volume floor
+(``min_reviews``, ``min_negative``). Why this test: for a fixed window it is the most
+powerful test of the two shares (Neyman–Pearson); it is still O(bins) per review from
+integer counts, so the state stays small and replays stay bit-identical; and each
+review's weight is bounded (``log(q1/q0)`` at most), so one confident score cannot fire
+alone. Measured on tuning seeds with the quick model: recall 0.77 → 0.92 at a lower
+false-alarm rate; the same test on hard labels only gets 0.88, so most of the gain is
+the scores. A CUSUM of the same per-review log-likelihood ratios (evidence carried past
+one window, reset by an empty window) was tried and rejected: at equal false alarms it
+found no more incidents (seeds 1–16: recall 0.94 at 0.79 FA/10k vs the window's 0.92 at
+0.41; seeds 21–36: 0.90 at 0.97 vs 0.96 at 0.71), and it keeps a float per item that
+old evidence leaks into. Severity, escalation, resolution and the
+baseline holding are unchanged (Wilson bounds on the labels).
+
 Holding, not censoring. An incident that takes longer than a window to fire used to
 lift its own baseline: its first buckets left the window and were folded in (traced on
 the simulator with model labels: 0.29 → 0.43 → 0.58, never fired). Dropping every
@@ -81,13 +105,14 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
 import orjson
 
 from ecomstream.alerts.baseline import DecayedRate
-from ecomstream.alerts.config import DEFAULT_CONFIG, AlertConfig
+from ecomstream.alerts.config import DEFAULT_CONFIG, SCORE_BINS, AlertConfig
 from ecomstream.alerts.records import (
     SEVERITIES,
     AlertRecord,
@@ -111,8 +136,17 @@ from ecomstream.alerts.windows import (
 
 OK, FIRING, COOLDOWN = 0, 1, 2
 PHASES: Final = ("ok", "firing", "cooldown")
-ITEM_CODEC_VERSION: Final = 2
-ITEM_CODEC_VERSIONS: Final = (1, 2)  # 1: without the held counts
+ITEM_CODEC_VERSION: Final = 3
+# 1: without the held counts; 1, 2: buckets without the p_negative histogram (such a window
+# weighs nothing in the llr test until its buckets have rolled out, at most one window).
+ITEM_CODEC_VERSIONS: Final = (1, 2, 3)
+# An item's bucket: the window columns (N, NEG, RATING_SUM, RATED), then how many of its
+# reviews fell in each of SCORE_BINS equal-width bins of p_negative (the llr test's input).
+SCORE_BIN0: Final = ITEM_FIELDS
+SCORED_ITEM_FIELDS: Final = ITEM_FIELDS + SCORE_BINS
+# The llr test never takes a baseline true share below this (or above 1 - it): a baseline
+# of ~0 would make one confident negative review decisive.
+LLR_SHARE_FLOOR: Final = 0.02
 NO_BUCKET: Final = -(2**62)
 
 
@@ -158,6 +192,57 @@ def binomial_sf(k: int, n: int, p: float) -> float:
     ]
     top = max(terms)
     return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
+
+
+def score_bin(p_negative: float) -> int:
+    """The bin of ``p_negative`` among SCORE_BINS equal-width bins of [0, 1].
+
+    >>> score_bin(0.0), score_bin(0.49), score_bin(0.5), score_bin(1.0)
+    (0, 4, 5, 9)
+    """
+    return min(SCORE_BINS - 1, max(0, int(p_negative * SCORE_BINS)))
+
+
+def true_share(label_share: float, config: AlertConfig) -> float:
+    """The true negative share behind a negative-*label* share, given the scorer's rates,
+    kept within [LLR_SHARE_FLOOR, 1 - LLR_SHARE_FLOOR].
+
+    >>> round(true_share(0.35, AlertConfig(scorer_sensitivity=0.75,
+    ...                                    scorer_false_positive_rate=0.25)), 3)
+    0.2
+    """
+    q = (label_share - config.scorer_false_positive_rate) / config.discrimination
+    return min(1.0 - LLR_SHARE_FLOOR, max(LLR_SHARE_FLOOR, q))
+
+
+def window_llr(
+    bins: Sequence[int], ratios: Sequence[float], null: float, alternative: float
+) -> float:
+    """Log-likelihood ratio (nats) of a window's reviews under a true negative share of
+    ``alternative`` against ``null``.
+
+    A review whose score fell in a bin with likelihood ratio ``r`` (P(bin | negative) /
+    P(bin | positive)) has likelihood ``q·r + 1 - q`` (times a constant) when a share
+    ``q`` of reviews is truly negative, so each review adds
+    ``log((q1·r + 1 - q1) / (q0·r + 1 - q0))``: bounded by ``log(q1/q0)`` for a certain
+    negative and ``log((1-q1)/(1-q0))`` for a certain positive, whatever the scorer says.
+
+    >>> hard = [0.25] * 5 + [3.0] * 5  # a scorer with sensitivity 0.75, fpr 0.25
+    >>> round(window_llr([0] * 9 + [4], hard, 0.2, 0.7), 3)  # 4 negative labels
+    2.156
+    >>> round(window_llr([4] + [0] * 9, hard, 0.2, 0.7), 3)  # 4 positive labels
+    -2.328
+    """
+    total = 0.0
+    for count, r in zip(bins, ratios, strict=True):
+        if not count:
+            continue
+        if math.isinf(r):
+            term = math.log(alternative / null)
+        else:
+            term = math.log((alternative * r + 1.0 - alternative) / (null * r + 1.0 - null))
+        total += count * term
+    return total
 
 
 class Assessment(NamedTuple):
@@ -218,7 +303,7 @@ class ItemState:
         self.item_id = item_id
         self.category = category
         self.clock = 0  # max event time seen (or advanced to)
-        self.ring = BucketRing(config.window_buckets, ITEM_FIELDS)
+        self.ring = BucketRing(config.window_buckets, SCORED_ITEM_FIELDS)
         self.rate = DecayedRate()  # baseline: buckets that left the window, decayed
         # Buckets that left the window while it was elevated, not (yet) in the baseline:
         # decayed like the baseline (to fold them exactly) and as plain counts (evidence).
@@ -280,7 +365,7 @@ class ItemState:
          cooldown, evidence, late) = data[:14]  # fmt: skip
         state = cls(item_id, category, config)
         state.clock = clock
-        state.ring = BucketRing.decode(config.window_buckets, ITEM_FIELDS, ring)
+        state.ring = BucketRing.decode(config.window_buckets, SCORED_ITEM_FIELDS, ring)
         state.rate = DecayedRate.decode(rate)
         state.prior = prior
         state.phase = phase
@@ -343,10 +428,10 @@ class SentimentDetector:
         self._roll(state, clock)
         if accepted:
             rating = review.rating
-            state.ring.add(
-                bucket_of(review.ts, config.bucket_ms),
-                (1, int(review.negative), rating or 0, int(rating is not None)),
-            )
+            values = [1, int(review.negative), rating or 0, int(rating is not None)]
+            values += [0] * SCORE_BINS
+            values[SCORE_BIN0 + score_bin(review.p_negative)] = 1
+            state.ring.add(bucket_of(review.ts, config.bucket_ms), values)
             if review.negative and config.evidence_count:
                 self._keep_evidence(state, review)
         else:
@@ -516,7 +601,9 @@ class SentimentDetector:
             return []
         if state.phase == OK and enough:
             lower, _ = wilson_interval(k, n, config.z_fire)
-            if lower > base + config.warn_rise:
+            llr = self.llr(state, totals, base) if config.fire_test == "llr" else None
+            fires = lower > base + config.warn_rise if llr is None else llr >= config.llr_fire
+            if fires:
                 critical = lower > base + config.critical_rise
                 state.drop_held()  # the incident's first reviews: never the baseline
                 state.phase = FIRING
@@ -524,8 +611,22 @@ class SentimentDetector:
                 state.episode_start = head * config.bucket_ms
                 state.taint_until = max(state.taint_until, head)
                 margin = config.critical_rise if critical else config.warn_rise
-                return [self._alert(state, "firing", base, base + margin, "threshold")]
+                return [self._alert(state, "firing", base, base + margin, "threshold", llr)]
         return []
+
+    def llr(
+        self, state: ItemState, totals: Sequence[int] | None = None, base: float | None = None
+    ) -> float:
+        """The window's log-likelihood ratio (nats): true negative share ``baseline +
+        llr_rise`` against ``baseline`` (both as true shares: the label baseline is mapped
+        back through the scorer's rates), each review weighed by its p_negative bin."""
+        config = self.config
+        totals = state.ring.totals() if totals is None else totals
+        base = self.baseline(state) if base is None else base
+        null = true_share(base, config)
+        alternative = min(1.0 - LLR_SHARE_FLOOR / 2, null + config.llr_rise)
+        bins = totals[SCORE_BIN0 : SCORE_BIN0 + SCORE_BINS]
+        return window_llr(bins, config.likelihood_ratios, null, alternative)
 
     def _resolve(self, state: ItemState, base: float, reason: str) -> AlertRecord:
         state.phase = COOLDOWN
@@ -533,7 +634,13 @@ class SentimentDetector:
         return self._alert(state, "resolved", base, base + self.config.resolve_rise, reason)
 
     def _alert(
-        self, state: ItemState, kind: AlertState, base: float, threshold: float, reason: str
+        self,
+        state: ItemState,
+        kind: AlertState,
+        base: float,
+        threshold: float,
+        reason: str,
+        llr: float | None = None,
     ) -> AlertRecord:
         config = self.config
         stats = self.window(state)
@@ -571,4 +678,5 @@ class SentimentDetector:
                 Evidence(rid, ts, p, text if config.evidence_text else None)
                 for p, ts, rid, text in state.evidence
             ),
+            llr=llr,
         )

@@ -156,6 +156,7 @@ class AlertRecord:
     p_value: float  # exact one-sided binomial P(X >= negative | reviews, baseline)
     reason: str  # firing: "threshold" / "escalated"; resolved: "recovered" / "no_data"
     evidence: tuple[Evidence, ...] = field(default_factory=tuple)
+    llr: float | None = None  # the llr fire test's statistic (nats), when it decided
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -182,7 +183,8 @@ class AlertRecord:
                 "category_prior": round(self.category_prior, 4),
             },
             "score": {
-                "method": "wilson",
+                "method": "wilson" if self.llr is None else "llr",
+                **({} if self.llr is None else {"llr": round(self.llr, 4)}),
                 "lower": round(self.lower, 4),
                 "upper": round(self.upper, 4),
                 "z": self.z,
@@ -221,6 +223,7 @@ class AlertRecord:
             p_value=score["p_value"],
             reason=value["reason"],
             evidence=tuple(Evidence.from_dict(e) for e in value["evidence"]),
+            llr=score.get("llr"),
         )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
+from ecomstream.alerts import QUICK_MODEL_PRESET
 from ecomstream.testing.kafka import Record, consume_all, consume_until, produce_raw
 from ecomstream.testing.worker import WorkerFactory
 from tests.integration.test_recommendations import T0, score
@@ -21,11 +22,20 @@ def alerts_of(records: list[Record], item: str) -> list[dict[str, Any]]:
     return [a for a in (orjson.loads(r.value) for r in records if r.value) if a["item_id"] == item]
 
 
+# The quick model's preset runs the likelihood-ratio test on p_negative: the worker must
+# take it from its alert_* settings, exactly as the offline evaluator does.
+PRESETS = {
+    "defaults": {},
+    "quick-llr": {f"alert_{name}": value for name, value in QUICK_MODEL_PRESET.items()},
+}
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
 async def test_incident_fires_once_then_resolves_and_a_stable_item_stays_quiet(
-    kafka_broker: Any, worker_factory: WorkerFactory, topic_prefix: str
+    kafka_broker: Any, worker_factory: WorkerFactory, topic_prefix: str, preset: str
 ) -> None:
     bootstrap = kafka_broker.bootstrap_servers
-    worker_factory(score_reviews="false")
+    worker_factory(score_reviews="false", **PRESETS[preset])
     rng = random.Random(5)
     reviews: list[tuple[int, str, bool]] = []  # (ts, item, negative)
     for i in range(60):  # a stable item: about 10% negative all along, 6 hours
@@ -59,3 +69,5 @@ async def test_incident_fires_once_then_resolves_and_a_stable_item_stays_quiet(
     assert firing[0]["evidence"], "the most negative reviews as evidence"
     assert len({a["alert_id"] for a in bad}) == len(bad), "deterministic, distinct ids"
     assert alerts_of(everything, "stable") == []
+    method = firing[0]["score"]["method"]
+    assert method == ("llr" if preset == "quick-llr" else "wilson")

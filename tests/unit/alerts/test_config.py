@@ -63,8 +63,32 @@ def test_quick_model_preset_parses_into_a_valid_config() -> None:
     # The same strings reach the worker as ECOMSTREAM_ALERT_<FIELD> settings.
     env = {ENV_PREFIX + name.upper(): value for name, value in QUICK_MODEL_PRESET.items()}
     assert AlertConfig.from_env(env) == config
-    assert (config.scorer_sensitivity, config.scorer_false_positive_rate) == (0.76, 0.24)
-    assert config.z_fire < AlertConfig().z_fire
+    assert (config.scorer_sensitivity, config.scorer_false_positive_rate) == (0.7528, 0.2444)
+    assert config.fire_test == "llr" and len(config.likelihood_ratios) == 10
+    # Confident scores weigh more than the hard label (sens/fpr ~3.1 and ~0.33).
+    assert config.likelihood_ratios[-1] > 7 and config.likelihood_ratios[0] < 0.15
+
+
+def test_full64_model_preset_parses_into_a_valid_config() -> None:
+    from ecomstream.alerts import FULL64_MODEL_PRESET
+
+    config = AlertConfig.from_preset(FULL64_MODEL_PRESET)
+    assert config.fire_test == "wilson" and config.discrimination > 0.6
+    assert AlertConfig.from_preset(FULL64_MODEL_PRESET, fire_test="llr").likelihood_ratios
+
+
+def test_llr_settings_are_validated() -> None:
+    with pytest.raises(ValueError, match="fire_test"):
+        AlertConfig(fire_test="bogus")
+    with pytest.raises(ValueError, match="scorer_ratios"):
+        AlertConfig(scorer_ratios="1,2,3")
+    with pytest.raises(ValueError, match="scorer_ratios"):
+        AlertConfig(scorer_ratios="0,1")
+    with pytest.raises(ValueError, match="llr"):
+        AlertConfig(llr_rise=1.0)
+    env = {"ECOMSTREAM_ALERT_FIRE_TEST": "llr", "ECOMSTREAM_ALERT_SCORER_RATIOS": "0.5,2"}
+    config = AlertConfig.from_env(env)
+    assert config.likelihood_ratios == (0.5,) * 5 + (2.0,) * 5
 
 
 def test_a_preset_with_an_unknown_field_is_refused() -> None:

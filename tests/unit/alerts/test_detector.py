@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import random
 
 import orjson
@@ -8,11 +9,12 @@ import pytest
 from ecomstream.alerts import (
     AlertConfig,
     ItemState,
+    ScoredReview,
     SentimentDetector,
     SentimentMonitor,
     encode_alert,
 )
-from ecomstream.alerts.detector import binomial_sf, wilson_interval
+from ecomstream.alerts.detector import binomial_sf, score_bin, wilson_interval, window_llr
 
 from .helpers import MIN, T0, review, stream
 
@@ -419,3 +421,80 @@ def test_version_1_state_bytes_still_load_with_nothing_held() -> None:
     restored = detector.load(old)
     assert restored.held_since is None and restored.held_reviews == 0
     assert restored.to_bytes() == state.to_bytes()
+
+
+# -- the likelihood-ratio fire test (fire_test="llr") ------------------------------------------
+NOISY = {"scorer_sensitivity": 0.75, "scorer_false_positive_rate": 0.25}
+# A scorer whose confident scores say more than its hard labels: p_negative 0.9+ is 8x more
+# likely for a truly negative review, 0.0-0.1 8x less likely; the middle bins say little.
+RATIOS = "0.125,0.4,0.6,0.8,0.9,1.1,1.3,1.6,2.5,8"
+
+
+def _scored(k: int, ts: int, p: float) -> ScoredReview:
+    return review(k, ts, negative=p > 0.5, p=p)
+
+
+def test_llr_with_hard_ratios_weighs_labels_like_a_binomial_test() -> None:
+    config = AlertConfig(fire_test="llr", llr_rise=0.5, **NOISY)
+    detector = SentimentDetector(config)
+    state = detector.new_state("i1", "home")
+    for k in range(4):
+        detector.observe(state, _scored(k, T0 + k * MIN, 0.9), prior=0.35)
+    # Label baseline 0.35 is a true share of 0.2; alternative 0.7; 4 negative labels.
+    expected = 4 * math.log((0.7 * 3 + 0.3) / (0.2 * 3 + 0.8))
+    assert detector.llr(state) == pytest.approx(expected)
+
+
+def test_llr_fires_on_confident_scores_sooner_than_on_the_same_labels_alone() -> None:
+    """Same hard labels (10 of 13 negative), but the negatives are confident (p 0.97) and
+    the positives lukewarm: the score-weighted test fires, the label-only one does not."""
+    ps = [0.97, 0.97, 0.35, 0.97, 0.97, 0.97, 0.35, 0.97, 0.97, 0.35, 0.97, 0.97, 0.97]
+    fired = {}
+    for name, ratios in {"labels": "", "scores": RATIOS}.items():
+        config = AlertConfig(
+            fire_test="llr", llr_fire=5.0, scorer_ratios=ratios, min_negative=0, **NOISY
+        )
+        detector = SentimentDetector(config)
+        state = detector.new_state("i1", "home")
+        alerts = [
+            a
+            for k, p in enumerate(ps)
+            for a in detector.observe(state, _scored(k, T0 + k * 2 * MIN, p), prior=0.35).alerts
+        ]
+        fired[name] = alerts
+    assert fired["labels"] == []
+    assert [a.state for a in fired["scores"]] == ["firing"]
+    alert = fired["scores"][0]
+    assert alert.llr is not None and alert.llr >= 5.0
+    value = orjson.loads(encode_alert(alert))
+    assert value["score"]["method"] == "llr" and value["score"]["llr"] == round(alert.llr, 4)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_llr_stable_noisy_item_stays_quiet(seed: int) -> None:
+    """A stable item seen through the noisy scorer (35% negative labels) for 10 h."""
+    config = AlertConfig(fire_test="llr", llr_fire=6.0, **NOISY)
+    detector = SentimentDetector(config)
+    state = detector.new_state("i1", "home")
+    for r in stream(0.35, count=600, seed=seed):
+        assert detector.observe(state, r, prior=0.35).alerts == []
+
+
+def test_llr_state_roundtrips_and_old_states_load_without_score_bins() -> None:
+    config = AlertConfig(fire_test="llr", **NOISY)
+    detector = SentimentDetector(config)
+    state = detector.new_state("i1", "home")
+    for k in range(5):
+        detector.observe(state, _scored(k, T0 + k * MIN, 0.95), prior=0.3)
+    assert detector.load(state.to_bytes()).to_bytes() == state.to_bytes()
+    data = orjson.loads(state.to_bytes())
+    head, rows = data[4]
+    v2 = orjson.dumps([2, *data[1:4], [head, [row[:5] for row in rows]], *data[5:]])
+    restored = detector.load(v2)
+    assert restored.ring.totals()[:2] == state.ring.totals()[:2]
+    assert detector.llr(restored) == 0.0  # no histogram yet: no llr evidence
+
+
+def test_score_bins_follow_p_negative() -> None:
+    assert [score_bin(p) for p in (0.0, 0.05, 0.5, 0.97, 1.0)] == [0, 0, 5, 9, 9]
+    assert window_llr([0] * 10, [1.0] * 10, 0.2, 0.7) == 0.0

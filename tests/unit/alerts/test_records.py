@@ -15,8 +15,8 @@ from ecomstream.alerts import (
 from .helpers import MIN, T0, review
 
 
-def _alert() -> bytes:
-    detector = SentimentDetector(AlertConfig())
+def _alert(config: AlertConfig | None = None) -> bytes:
+    detector = SentimentDetector(config or AlertConfig())
     state = detector.new_state("i42", "toys")
     for k in range(8):
         alerts = detector.observe(
@@ -46,6 +46,14 @@ def test_alert_json_carries_the_contract_fields() -> None:
 
 def test_alert_codec_roundtrip() -> None:
     raw = _alert()
+    assert encode_alert(decode_alert(raw)) == raw
+
+
+def test_an_llr_alert_says_so_and_roundtrips() -> None:
+    raw = _alert(AlertConfig(fire_test="llr", llr_fire=3.0))
+    score = orjson.loads(raw)["score"]
+    assert score["method"] == "llr" and score["llr"] >= 3.0
+    assert decode_alert(raw).llr == score["llr"]
     assert encode_alert(decode_alert(raw)) == raw
 
 
