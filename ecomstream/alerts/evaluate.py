@@ -46,7 +46,12 @@ from typing import Any, Final
 
 import orjson
 
-from ecomstream.alerts.config import DEFAULT_CONFIG, AlertConfig
+from ecomstream.alerts.config import (
+    DEFAULT_CONFIG,
+    FULL64_MODEL_PRESET,
+    QUICK_MODEL_PRESET,
+    AlertConfig,
+)
 from ecomstream.alerts.detector import Assessment, ItemState, SentimentDetector
 from ecomstream.alerts.modellabels import Agreement, ModelLabeller
 from ecomstream.alerts.monitor import SentimentMonitor
@@ -59,6 +64,11 @@ TARGETS: Final = {
     "false_alarms_per_10k": 1.0,
 }
 MAX_PANELS: Final = 6
+# Named detector presets for ``--preset`` (tuned per model; figures in their docstrings).
+PRESETS: Final[Mapping[str, Mapping[str, str]]] = {
+    "quick": QUICK_MODEL_PRESET,
+    "full64": FULL64_MODEL_PRESET,
+}
 P_NEGATIVE_BY_RATING: Final = {1: 0.95, 2: 0.85, 4: 0.15, 5: 0.05}
 
 
@@ -806,6 +816,18 @@ def stationary_run(
     return RunInput(f"{run.name}-stationary-x{scale:g}", out, stationary_truth, label)
 
 
+def config_from_args(preset: str | None, settings: Sequence[str]) -> AlertConfig:
+    """The detector config of ``--preset NAME`` (or the defaults) with ``--set FIELD=VALUE``
+    applied on top.
+
+    >>> config_from_args("quick", ["llr_fire=6"]).llr_fire, config_from_args(None, []).fire_test
+    (6.0, 'wilson')
+    """
+    values = dict(PRESETS[preset]) if preset else {}
+    values.update((k.strip(), v) for k, v in (s.split("=", 1) for s in settings))
+    return AlertConfig.from_preset(values)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``ecomstream evaluate alerts`` — see ``--help``."""
     import argparse
@@ -831,6 +853,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=float,
         default=0.0,
         help="flip stand-in labels with this probability (emulates a scorer's errors)",
+    )
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=None,
+        help="start from a detector preset for a model's labels (quick: QUICK_MODEL_PRESET,"
+        " full64: FULL64_MODEL_PRESET); --set overrides it",
     )
     parser.add_argument(
         "--set",
@@ -880,8 +909,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.model is not None and args.label_noise:
         parser.error("--label-noise emulates a scorer; with --model the model is the scorer")
 
-    env = {f"X_{k.strip().upper()}": v for k, v in (s.split("=", 1) for s in args.set)}
-    config = AlertConfig.from_env(env, prefix="X_")
+    try:
+        config = config_from_args(args.preset, args.set)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.simulate:
         from ecomstream.simulator.config import parse_duration
 
@@ -928,6 +959,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         runs = [RunInput(args.jsonl.stem, args.jsonl, truth)]
         extra = {"jsonl": str(args.jsonl), "truth": str(truth)}
+    if args.preset:
+        extra["preset"] = args.preset
     labeller = None
     if args.model is not None:
         labeller = ModelLabeller.load(args.model, batch_size=args.batch_size)

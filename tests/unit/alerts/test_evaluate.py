@@ -4,6 +4,7 @@ import itertools
 from pathlib import Path
 
 import orjson
+import pytest
 
 from ecomstream.alerts import AlertConfig
 from ecomstream.alerts.evaluate import evaluate_alerts, load_scored, rating_label
@@ -118,3 +119,14 @@ def test_stationary_run_keeps_item_rates_and_has_no_incidents() -> None:
     share = {i: sum(r.negative for r in got if r.item_id == i) / 1200 for i in ("i1", "i2")}
     assert share["i1"] < 0.05 < 0.5 < share["i2"]
     assert run.truth["incidents"] == []  # type: ignore[index]
+
+
+def test_preset_and_settings_make_the_config_and_unknown_fields_are_refused() -> None:
+    from ecomstream.alerts import QUICK_MODEL_PRESET
+    from ecomstream.alerts.evaluate import config_from_args
+
+    assert config_from_args("quick", []) == AlertConfig.from_preset(QUICK_MODEL_PRESET)
+    assert config_from_args("quick", ["min_reviews=10"]).min_reviews == 10
+    assert config_from_args(None, ["fire_test=llr"]).fire_test == "llr"
+    with pytest.raises(ValueError, match="z_fir"):
+        config_from_args(None, ["z_fir=2"])
