@@ -18,8 +18,8 @@ Immediate outputs (a processor's ``immediate_topics``) are not part of any
 transaction: they are sent right after the batch that made them, and a
 payload only carries their delivery futures, which must all be acknowledged
 before the payload's offsets are committed. They are at-least-once: a crash
-before that commit replays the batch, and a deterministic handler sends the
-same records again.
+before that commit replays the batch, and the handler sends them again (same
+ids; content that depends on other state may differ).
 """
 
 from __future__ import annotations

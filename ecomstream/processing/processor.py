@@ -182,9 +182,9 @@ class BatchProcessor:
             idempotent producer sends them right after the batch that made
             them, so their latency is one batch, not a commit interval. Each
             commit waits for their acknowledgements before committing its
-            offsets, so none is lost; after a crash the replayed batch sends
-            them again (at-least-once; a deterministic handler repeats the
-            same records, e.g. the same update ids, for readers to drop).
+            offsets, so none is lost; after a crash the replayed batches send
+            them again (at-least-once: same ids from a deterministic handler,
+            though content read from other state may have moved on).
     """
 
     def __init__(
