@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import gc
 import hashlib
 import pstats
 import time
@@ -33,6 +32,7 @@ from aiokafka.structs import ConsumerRecord
 from ecomstream.dataflows import BehaviourFlow, ItemFlow, TopicNames
 from ecomstream.dataflows.behaviour import PROFILES
 from ecomstream.processing import BatchContext, OutputRecord, PartitionStore, TableSpec
+from ecomstream.processing.collector import FullCollections
 from ecomstream.processing.commit import snapshot
 from ecomstream.recommend.items import ItemIndex, decode_item
 from ecomstream.simulator.config import SimConfig
@@ -128,14 +128,15 @@ class Worker:
 
 
 def run(partitions: Sequence[list[Rec]], per_partition: int) -> Worker:
-    # The input records are this harness's, not worker state: keep the collector from
-    # scanning them (it would bill their scans to whichever handler allocates).
-    gc.collect()
-    gc.freeze()
+    # The worker's collector policy (no automatic full collections; see
+    # ecomstream.processing.collector). It also freezes the input records, which are this
+    # harness's, not worker state, so no scan of them is billed to a handler.
+    collections = FullCollections()
+    collections.install()
     try:
         return _run_batches(partitions, per_partition)
     finally:
-        gc.unfreeze()
+        collections.uninstall()
 
 
 def _run_batches(partitions: Sequence[list[Rec]], per_partition: int) -> Worker:

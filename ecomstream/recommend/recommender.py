@@ -58,9 +58,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
-from heapq import heapify, heappop, heappush
-from itertools import groupby, islice
-from operator import itemgetter
 from typing import Any, Final
 
 import orjson
@@ -277,39 +274,43 @@ def _note_order(note: tuple[float, int, Any]) -> tuple[float, int]:
 
 
 Scored = tuple[float, str, str, str | None]  # (-score, item_id, category, sentiment note)
-_CATEGORY: Final = itemgetter(2)
+
+
+def _by_category(entry: Scored) -> tuple[str, float, str]:
+    return entry[2], entry[0], entry[1]
 
 
 def _diversify(scored: list[Scored], config: RecommenderConfig) -> list[Scored]:
-    """Greedy: the best head across categories, each pick damping its category.
+    """Greedy diversification: each pick from a category multiplies that category's
+    remaining scores by ``diversity``.
 
-    Entries carry the *negated* score, so a plain sort is best first, ties by item id.
-    Only a category's first ``min(k, max_per_category)`` items can ever be picked, so
-    longer tails are cut first; the heads wait in a heap keyed like the greedy choice
-    (highest damped score, then smallest item id). Returns entries with the (damped)
-    score, positive.
+    Entries carry the *negated* score. The greedy choice (highest damped score, ties
+    by item id) takes a category's items best first, its n-th one damped by
+    ``diversity ** n``; since damping only lowers later items, that is exactly the
+    best ``k`` of all items after damping each by its rank in its own category (only
+    a category's first ``min(k, max_per_category)`` can be picked). Returns the picks
+    with their damped score, positive.
+
+    >>> picks = _diversify([(-1.0, "a", "x", None), (-0.9, "b", "x", None),
+    ...                     (-0.8, "c", "y", None)], RecommenderConfig(k=3, diversity=0.5))
+    >>> [(item, score) for score, item, _, _ in picks]
+    [('a', 1.0), ('c', 0.8), ('b', 0.45)]
     """
-    scored.sort()
     k = config.k
     cap = k if config.max_per_category is None else config.max_per_category
-    damp = config.diversity
-    if damp == 1.0 and cap >= k:  # no diversification: plain order
-        return [(-neg, item, cat, note) for neg, item, cat, note in scored[:k]]
-    scored.sort(key=_CATEGORY)  # stable: each category's entries stay best first
-    depth = max(min(k, cap), 0)
-    groups = [list(islice(group, depth)) for _, group in groupby(scored, key=_CATEGORY)]
-    heap = [(entries[0][0], entries[0][1], g, 0) for g, entries in enumerate(groups) if entries]
-    heapify(heap)
-    picked: list[Scored] = []
-    while heap and len(picked) < k:
-        neg_adjusted, item, g, n = heappop(heap)
-        entries = groups[g]
-        picked.append((-neg_adjusted, item, entries[n][2], entries[n][3]))
+    damping = [config.diversity**n for n in range(max(min(k, cap), 0))]
+    depth = len(damping)
+    scored.sort(key=_by_category)
+    damped: list[Scored] = []
+    category, n = None, 0
+    for neg, item, cat, note in scored:
+        if cat != category:
+            category, n = cat, 0
+        if n < depth:
+            damped.append((neg * damping[n], item, cat, note))
         n += 1
-        if n < len(entries):
-            neg, item = entries[n][0], entries[n][1]
-            heappush(heap, (-(-neg * damp**n), item, g, n))
-    return picked
+    damped.sort()
+    return [(-neg, item, cat, note) for neg, item, cat, note in damped[:k]]
 
 
 def rank(
