@@ -6,12 +6,20 @@ settings, so a replay namespace or a test's free port is one field away.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import socket
+import types
+import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+D = TypeVar("D")
+_SCALARS: typing.Final = (bool, int, float, str)
 
 
 class Settings(BaseSettings):
@@ -59,3 +67,52 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         """The physical topic name for a contract topic name."""
         return f"{self.topic_prefix}{name}"
+
+
+def dataclass_from_env(cls: type[D], prefix: str, environ: Mapping[str, str] | None = None) -> D:
+    """The defaults of dataclass ``cls``, with each ``<prefix><FIELD>`` variable applied.
+
+    Why: the domain configs (alert detector, recommender, profile debounce) are plain
+    frozen dataclasses; this is how an operator sets them on a worker. Only fields of
+    scalar type (bool, int, float, str, optionally None) can be set; values are parsed
+    by pydantic (``"30"``, ``"2.5"``, ``"true"``/``"0"``), ``"none"`` clears an
+    optional field. A misspelt variable or a bad value is an error naming it, not
+    silently a default.
+
+    >>> @dataclasses.dataclass(frozen=True)
+    ... class Example:
+    ...     debounce_s: float = 30.0
+    ...     cap: int | None = None
+    >>> dataclass_from_env(Example, "X_", {"X_DEBOUNCE_S": "5", "X_CAP": "none", "Y": "1"})
+    Example(debounce_s=5.0, cap=None)
+    >>> dataclass_from_env(Example, "X_", {"X_DEBOUNCE": "5"})
+    Traceback (most recent call last):
+    ...
+    ValueError: X_DEBOUNCE: unknown setting; known: X_DEBOUNCE_S, X_CAP
+    """
+    environ = os.environ if environ is None else environ
+    hints = typing.get_type_hints(cls)
+    settable: dict[str, tuple[str, Any]] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        options = typing.get_args(hints[f.name])
+        optional = type(hints[f.name]) is types.UnionType and type(None) in options
+        scalar = [t for t in options if t is not type(None)] if optional else [hints[f.name]]
+        if len(scalar) == 1 and scalar[0] in _SCALARS:
+            settable[prefix + f.name.upper()] = (f.name, hints[f.name] if optional else scalar[0])
+    values: dict[str, Any] = {}
+    for variable, raw in environ.items():
+        if not variable.startswith(prefix):
+            continue
+        if variable not in settable:
+            raise ValueError(f"{variable}: unknown setting; known: {', '.join(settable)}")
+        name, kind = settable[variable]
+        text = raw.strip()
+        try:
+            if text.lower() == "none" and type(kind) is types.UnionType:
+                values[name] = None
+            else:
+                values[name] = TypeAdapter(kind).validate_python(text)
+        except ValidationError as exc:
+            reason = exc.errors(include_url=False)[0]["msg"]
+            raise ValueError(f"{variable}={raw!r}: {reason}") from None
+    return cls(**values)

@@ -19,6 +19,9 @@ from ecomstream.dataflows import BehaviourFlow, ItemFlow, ItemReplica, TopicName
 from ecomstream.events import Limits
 from ecomstream.processing import BatchProcessor, ProcessorCrashed
 from ecomstream.processing.collector import FullCollections
+from ecomstream.profiles.config import ProfileConfig
+from ecomstream.recommend.pipeline import PipelineConfig
+from ecomstream.recommend.recommender import RecommenderConfig
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ def register_processors(app: faust.App, settings: Settings) -> Processors:
         replica.index,
         prefix=settings.topic_prefix,
         limits=Limits(max_review_chars=settings.max_review_chars),
+        pipeline=PipelineConfig(profile=ProfileConfig.from_env()),
+        recommender=RecommenderConfig.from_env(),
     )
     items = ItemFlow(names, alerts=AlertConfig.from_env())
     # rocksdb://: tables in RocksDB with a cache of hot keys; memory://: tables in memory.

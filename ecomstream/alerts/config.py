@@ -25,10 +25,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+
+from ecomstream.config import dataclass_from_env
 
 ENV_PREFIX: Final = "ECOMSTREAM_ALERT_"
 FIRE_TESTS: Final = ("wilson", "llr")
@@ -206,18 +207,7 @@ class AlertConfig:
         cls, environ: Mapping[str, str] | None = None, prefix: str = ENV_PREFIX
     ) -> AlertConfig:
         """Defaults overridden by ``ECOMSTREAM_ALERT_<FIELD>`` variables (e.g. ``..._Z_FIRE``)."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            raw = environ.get(prefix + f.name.upper())
-            if raw is None:
-                continue
-            kind = type(getattr(cls(), f.name))
-            if kind is bool:
-                values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
-            else:
-                values[f.name] = kind(raw)
-        return cls(**values)
+        return dataclass_from_env(cls, prefix, environ)
 
     @classmethod
     def from_preset(cls, preset: Mapping[str, str], **overrides: Any) -> AlertConfig:

@@ -13,8 +13,11 @@ keeping them in one place keeps the hot path to a single dict look-up per event.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
+
+from ecomstream.config import dataclass_from_env
 
 # Every counted action, in the fixed order of the window counters (codec-stable: append only).
 ACTION_NAMES: Final[tuple[str, ...]] = (
@@ -127,6 +130,15 @@ class ProfileConfig:
     @property
     def debounce_ms(self) -> int:
         return round(self.debounce_s * 1000)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ProfileConfig:
+        """Defaults overridden by ``ECOMSTREAM_PROFILE_<FIELD>`` variables (scalar fields).
+
+        >>> ProfileConfig.from_env({"ECOMSTREAM_PROFILE_DEBOUNCE_S": "120"}).debounce_ms
+        120000
+        """
+        return dataclass_from_env(cls, "ECOMSTREAM_PROFILE_", environ)
 
 
 DEFAULT_PROFILE_CONFIG: Final = ProfileConfig()

@@ -56,12 +56,14 @@ True
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
 
 import orjson
 
+from ecomstream.config import dataclass_from_env
 from ecomstream.profiles.config import (
     CARTED,
     CLICKED,
@@ -121,6 +123,17 @@ class RecommenderConfig:
             raise ValueError("k must be at least 1")
         if not 0.0 < self.diversity <= 1.0:
             raise ValueError("diversity must be in (0, 1]")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RecommenderConfig:
+        """Defaults overridden by ``ECOMSTREAM_RECOMMEND_<FIELD>`` variables.
+
+        >>> RecommenderConfig.from_env({"ECOMSTREAM_RECOMMEND_K": "5",
+        ...                             "ECOMSTREAM_RECOMMEND_SENTIMENT_SPARES": "none"})
+        ... # doctest: +ELLIPSIS
+        RecommenderConfig(k=5, ..., sentiment_spares=None, ...)
+        """
+        return dataclass_from_env(cls, "ECOMSTREAM_RECOMMEND_", environ)
 
 
 DEFAULT_RECOMMENDER_CONFIG: Final = RecommenderConfig()

@@ -165,3 +165,53 @@ async def test_co_visited_items_recommended_bought_excluded_negative_item_sinks(
     ]
     episodes = {a["episode_id"] for a in fired if a["item_id"] == "i2" and a["state"] == "firing"}
     assert len(episodes) == 1, fired  # a warning may escalate to critical within the episode
+
+
+async def test_operator_settings_reach_the_recommender_and_the_debounce(
+    kafka_broker: Any, worker_factory: WorkerFactory, topic_prefix: str
+) -> None:
+    """``ECOMSTREAM_RECOMMEND_K`` caps the list; an hour of ``ECOMSTREAM_PROFILE_DEBOUNCE_S``
+    holds back the update that two new items would trigger after the default 30 s."""
+    bootstrap = kafka_broker.bootstrap_servers
+    worker_factory(score_reviews="false", recommend_k="2", profile_debounce_s="3600")
+    background = [
+        (f"bg{n}".encode(), click(f"bg{n}-{j}", f"bg{n}", f"bgs{n}", item, T0 + n * 1_000 + j))
+        for n in range(10)
+        for j, item in enumerate(("i1", "i2", "i3", "i4"))
+    ]
+    await produce_raw(bootstrap, topic_prefix + "clicks", background)
+    await consume_until(
+        bootstrap,
+        topic_prefix + "item-state",
+        lambda rs: {r.key for r in rs} >= {b"i1", b"i2", b"i3", b"i4"},
+        timeout=60,
+    )
+    t = T0 + 10 * MINUTE
+    topic = topic_prefix + "recommendation-updates"
+
+    async def produce_and_await(
+        trigger: str, clicks: list[bytes], bought: list[bytes]
+    ) -> list[Any]:
+        await produce_raw(bootstrap, topic_prefix + "clicks", [(b"bob", c) for c in clicks])
+        await produce_raw(bootstrap, topic_prefix + "purchases", [(b"bob", p) for p in bought])
+        records = await consume_until(
+            bootstrap,
+            topic,
+            lambda rs: any(u["trigger_event_id"] == trigger for u in updates_for(rs, "bob")),
+            timeout=60,
+        )
+        return updates_for(records, "bob")
+
+    await produce_and_await("b1", [click("b1", "bob", "bs1", "i1", t)], [])  # first signature
+    # Two new items 2 minutes later (an update after the default 30 s), then a purchase
+    # (always an update); one key, one partition: updates come in trigger order.
+    bob = await produce_and_await(
+        "b4",
+        [
+            click("b2", "bob", "bs1", "i2", t + 2 * MINUTE),
+            click("b3", "bob", "bs1", "i4", t + 2 * MINUTE + 1_000),
+        ],
+        [purchase("b4", "bob", "i9", t + 3 * MINUTE)],
+    )
+    assert [u["trigger_event_id"] for u in bob] == ["b1", "b4"]
+    assert all(1 <= len(u["items"]) <= 2 for u in bob), bob
