@@ -339,9 +339,10 @@ def rank(
     # The index's own dict when it is one: a method call per look-up is a large share of
     # the ranking's cost (tens of look-ups per list).
     lookup = items.records.get if isinstance(items, ItemIndex) else items.get
-    # What each source was fed with, to explain the final items only.
-    seeds: list[tuple[str, float, float, int, ItemRecord | None]] = []
-    categories: list[tuple[str, float, dict[str, float]]] = []
+    # What each source contributed, to explain the final items only.
+    recent: dict[str, tuple[float, int, int]] = {}  # item -> (value, RECENT, strength)
+    covisited: list[tuple[str, float, dict[str, float]]] = []  # (seed, scale, its neighbours)
+    categories: list[tuple[str, dict[str, float]]] = []  # strongest first
 
     half_life = config.recent_half_life_s * 1000.0
     w_recent, w_covis = config.w_recent, config.w_covis
@@ -350,12 +351,12 @@ def rank(
         weight = strength / CARTED * 2.0 ** (-max(now - seen_ts, 0) / half_life)
         if w_recent:
             cand[item] = get(item, 0.0) + w_recent * weight
+            recent[item] = (w_recent * weight, RECENT, strength)
         record = lookup(item)
         if record is None or record.nb_total <= 0.0 or not w_covis:
-            seeds.append((item, weight, 0.0, strength, None))
             continue
         scale = w_covis * weight / record.nb_total
-        seeds.append((item, weight, scale, strength, record))
+        covisited.append((item, scale, record.nb))
         for other, count in record.top_neighbours(per_seed):
             cand[other] = get(other, 0.0) + count * scale
     if config.w_popular:
@@ -365,7 +366,7 @@ def rank(
                 continue
             scale = config.w_popular * share / top[0][1]
             contributions = {other: pop * scale for other, pop in top}
-            categories.append((category, scale, contributions))
+            categories.append((category, contributions))
             for other, value in contributions.items():
                 cand[other] = get(other, 0.0) + value
     excluded: set[str] = set()
@@ -402,17 +403,16 @@ def rank(
     ranked = []
     for score, item, category, note in _diversify(scored, config):
         notes: list[tuple[float, int, Any]] = []
-        best_seed: tuple[float, int, Any] | None = None
-        for seed, weight, scale, strength, record in seeds:
-            if seed == item and w_recent:
-                notes.append((w_recent * weight, RECENT, strength))
-            if record is not None and item in record.nb:
-                value = record.nb[item] * scale
-                if best_seed is None or value > best_seed[0]:
-                    best_seed = (value, COVIS, seed)
-        if best_seed is not None:
-            notes.append(best_seed)
-        for category_name, _, contributions in categories:
+        if item in recent:
+            notes.append(recent[item])
+        best, best_seed = 0.0, ""
+        for seed, scale, neighbours in covisited:
+            together = neighbours.get(item)
+            if together is not None and together * scale > best:
+                best, best_seed = together * scale, seed
+        if best > 0.0:
+            notes.append((best, COVIS, best_seed))
+        for category_name, contributions in categories:
             if item in contributions:
                 notes.append((contributions[item], POPULAR, category_name))
                 break  # categories come strongest first
