@@ -46,6 +46,7 @@ from ecomstream.config import Settings
 from ecomstream.launchers.kafka import KafkaBroker
 from ecomstream.launchers.process import find_free_port, wait_for
 from ecomstream.launchers.worker import WorkerProcess
+from ecomstream.profiles.config import DEFAULT_PROFILE_CONFIG
 from ecomstream.simulator.config import SimConfig
 from ecomstream.simulator.runner import run_to_kafka
 from ecomstream.testing.kafka import consume_all
@@ -76,6 +77,7 @@ def _worker(
     commit_interval_ms: int | None = None,
     store: str = "memory://",
     delivery: str = "immediate",
+    **extra: str,
 ) -> WorkerProcess:
     settings = {
         "bootstrap_servers": bootstrap,
@@ -84,6 +86,7 @@ def _worker(
         "store": store,
         "score_reviews": "false",
         "recommendation_delivery": delivery,
+        **extra,
     }
     if commit_interval_ms is not None:
         settings["commit_interval_ms"] = str(commit_interval_ms)
@@ -96,6 +99,11 @@ def _worker(
     )
     worker.start(timeout=180)
     return worker
+
+
+def _updates(worker: WorkerProcess) -> float:
+    """Recommendation updates the worker emitted (rankings it computed)."""
+    return metrics.total(worker.metrics_text(), "ecomstream_recommendation_updates_total")
 
 
 class _Arrivals(threading.Thread):
@@ -214,6 +222,7 @@ def run(
         bootstrap = broker.start()
         try:
             total = asyncio.run(_produce(bootstrap, n_events, bad_every=10**9))
+            naive_events = min(naive_events, total)
             raw = Variant("aiokafka raw consume + orjson.loads (ceiling)", "events/s")
             full = {
                 ms: Variant(
@@ -230,6 +239,13 @@ def run(
                 "events/s",
                 note="RocksDB, 25,000 decoded keys cached per table partition",
             )
+            debounce_s = 600
+            slow = Variant(
+                f"worker as the default, with a {debounce_s} s per-user debounce "
+                f"(ECOMSTREAM_PROFILE_DEBOUNCE_S; default {DEFAULT_PROFILE_CONFIG.debounce_s:.0f})",
+                "events/s",
+            )
+            updates: dict[str, list[float]] = {"default": [], "slow": []}
             naive = Variant(
                 "naive Faust agent, one event and one table write at a time (same logic)",
                 "events/s",
@@ -243,8 +259,16 @@ def run(
                         variant.runs.append(
                             _rate(worker, total, "ecomstream_events_processed_total")
                         )
+                        if ms == default_ms:
+                            updates["default"].append(_updates(worker))
                     finally:
                         worker.stop()
+                worker = _worker(work, bootstrap, PREFIX, profile_debounce_s=str(debounce_s))
+                try:
+                    slow.runs.append(_rate(worker, total, "ecomstream_events_processed_total"))
+                    updates["slow"].append(_updates(worker))
+                finally:
+                    worker.stop()
                 worker = _worker(work, bootstrap, PREFIX, store="rocksdb://")
                 try:
                     rocks.runs.append(_rate(worker, total, "ecomstream_events_processed_total"))
@@ -266,6 +290,8 @@ def run(
                     )
         finally:
             broker.stop()
+    full[default_ms].note += f"; {statistics.median(updates['default']):,.0f} updates"
+    slow.note = f"{statistics.median(updates['slow']):,.0f} updates"
     lat = []
     for (delivery, ms), runs in latencies.items():
 
@@ -286,7 +312,7 @@ def run(
     return write(
         "profiles_path",
         "Profile and recommendation path: events/s on one worker, and latency",
-        [raw, *full.values(), rocks, naive, *lat],
+        [raw, *full.values(), rocks, slow, naive, *lat],
         {"events": total, "partitions": PARTITIONS, "users": 20_000,
          "latency_run_s": latency_seconds, "kafka": "local KRaft broker, same machine",
          "load_avg_1m_start_end": f"{load_start:.1f}/{os.getloadavg()[0]:.1f}"},
