@@ -19,6 +19,9 @@ transaction (``transactional``) at each commit interval. This process's own
 garbage collector is off during a paced run: its full collections (the simulator
 holds every user) stalled the reader thread for up to ~200 ms, which showed as
 latency the worker never caused.
+
+Every throughput round runs on a new broker (the inputs produced again), and the
+latency runs on one more, after a discarded warm-up run: see ``_fresh_broker``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -53,6 +57,9 @@ from ecomstream.testing.kafka import consume_all
 from ecomstream.topics import partitions_of
 
 PREFIX = "bench-"
+
+
+EVENTS_PROCESSED = "ecomstream_events_processed_total"
 
 
 def _rate(worker: WorkerProcess, total: int, metric: str) -> float:
@@ -99,6 +106,29 @@ def _worker(
     )
     worker.start(timeout=180)
     return worker
+
+
+@contextlib.contextmanager
+def _fresh_broker(data_dir: Path) -> Iterator[str]:
+    """A new broker per round. Why: on one broker, each round ran slower than the one
+    before (default worker 15,104 → 12,437 → 9,650 events/s in one run, 2026-11-30,
+    even with every finished variant's changelogs deleted); a fresh broker's first
+    round was back at ~15,000. Rounds on fresh brokers measure the worker, not what
+    earlier variants left behind on a broker that shares its two cores."""
+    broker = KafkaBroker(data_dir, port=find_free_port(), controller_port=find_free_port())
+    try:
+        yield broker.start()
+    finally:
+        broker.stop()
+
+
+@contextlib.contextmanager
+def _running(work: Path, bootstrap: str, **options: Any) -> Iterator[WorkerProcess]:
+    worker = _worker(work, bootstrap, PREFIX, **options)
+    try:
+        yield worker
+    finally:
+        worker.stop()
 
 
 def _updates(worker: WorkerProcess) -> float:
@@ -215,81 +245,63 @@ def run(
     default_ms = Settings.model_fields["commit_interval_ms"].default
     load_start = os.getloadavg()[0]  # the machine is shared: say how busy it was
     intervals = list(dict.fromkeys([default_ms, *(commit_intervals or (100, 50, 20))]))
+    raw = Variant("aiokafka raw consume + orjson.loads (ceiling)", "events/s")
+    full = {
+        ms: Variant(
+            "worker: behaviour + item processors (profiles, changelog, recommendations, "
+            f"item deltas; exactly-once), commit interval {ms} ms",
+            "events/s",
+            note="the default" if ms == default_ms else "",
+        )
+        for ms in intervals
+    }
+    rocks = Variant(
+        "worker as above with rocksdb:// tables (the production default), "
+        f"commit interval {default_ms} ms",
+        "events/s",
+        note="RocksDB, 25,000 decoded keys cached per table partition",
+    )
+    debounce_s = 600
+    slow = Variant(
+        f"worker as the default, with a {debounce_s} s per-user debounce "
+        f"(ECOMSTREAM_PROFILE_DEBOUNCE_S; default {DEFAULT_PROFILE_CONFIG.debounce_s:.0f})",
+        "events/s",
+    )
+    updates: dict[str, list[float]] = {"default": [], "slow": []}
+    naive = Variant(
+        "naive Faust agent, one event and one table write at a time (same logic)",
+        "events/s",
+    )
+    paced = [("immediate", default_ms), *(("transactional", ms) for ms in intervals)]
+    latencies: dict[tuple[str, int], list[dict[str, float]]] = {v: [] for v in paced}
     with tempfile.TemporaryDirectory(prefix="ecomstream-bench-") as tmp:
         work = Path(tmp)
-        broker = KafkaBroker(work / "kafka", port=find_free_port(),
-                             controller_port=find_free_port())  # fmt: skip
-        bootstrap = broker.start()
-        try:
-            total = asyncio.run(_produce(bootstrap, n_events, bad_every=10**9))
-            naive_events = min(naive_events, total)
-            raw = Variant("aiokafka raw consume + orjson.loads (ceiling)", "events/s")
-            full = {
-                ms: Variant(
-                    "worker: behaviour + item processors (profiles, changelog, recommendations, "
-                    f"item deltas; exactly-once), commit interval {ms} ms",
-                    "events/s",
-                    note="the default" if ms == default_ms else "",
-                )
-                for ms in intervals
-            }
-            rocks = Variant(
-                "worker as above with rocksdb:// tables (the production default), "
-                f"commit interval {default_ms} ms",
-                "events/s",
-                note="RocksDB, 25,000 decoded keys cached per table partition",
-            )
-            debounce_s = 600
-            slow = Variant(
-                f"worker as the default, with a {debounce_s} s per-user debounce "
-                f"(ECOMSTREAM_PROFILE_DEBOUNCE_S; default {DEFAULT_PROFILE_CONFIG.debounce_s:.0f})",
-                "events/s",
-            )
-            updates: dict[str, list[float]] = {"default": [], "slow": []}
-            naive = Variant(
-                "naive Faust agent, one event and one table write at a time (same logic)",
-                "events/s",
-                note=f"first {naive_events:,} events of the same topics",
-            )
-            for _ in tqdm(range(repeats), desc="profile path rounds"):
+        for r in tqdm(range(repeats), desc="profile path rounds"):
+            with _fresh_broker(work / f"kafka-{r}") as bootstrap:
+                total = asyncio.run(_produce(bootstrap, n_events, bad_every=10**9))
+                naive_events = min(naive_events, total)
                 raw.runs.append(asyncio.run(_consume(bootstrap, total, validate=False)))
                 for ms, variant in full.items():
-                    worker = _worker(work, bootstrap, PREFIX, commit_interval_ms=ms)
-                    try:
-                        variant.runs.append(
-                            _rate(worker, total, "ecomstream_events_processed_total")
-                        )
+                    with _running(work, bootstrap, commit_interval_ms=ms) as worker:
+                        variant.runs.append(_rate(worker, total, EVENTS_PROCESSED))
                         if ms == default_ms:
                             updates["default"].append(_updates(worker))
-                    finally:
-                        worker.stop()
-                worker = _worker(work, bootstrap, PREFIX, profile_debounce_s=str(debounce_s))
-                try:
-                    slow.runs.append(_rate(worker, total, "ecomstream_events_processed_total"))
+                with _running(work, bootstrap, profile_debounce_s=str(debounce_s)) as worker:
+                    slow.runs.append(_rate(worker, total, EVENTS_PROCESSED))
                     updates["slow"].append(_updates(worker))
-                finally:
-                    worker.stop()
-                worker = _worker(work, bootstrap, PREFIX, store="rocksdb://")
-                try:
-                    rocks.runs.append(_rate(worker, total, "ecomstream_events_processed_total"))
-                finally:
-                    worker.stop()
-                worker = _worker(work, bootstrap, PREFIX, module="benchmarks.naive_faust")
-                try:
-                    naive.runs.append(
-                        _rate(worker, naive_events, "ecomstream_events_processed_total")
-                    )
-                finally:
-                    worker.stop()
-            paced = [("immediate", default_ms), *(("transactional", ms) for ms in intervals)]
-            latencies: dict[tuple[str, int], list[dict[str, float]]] = {v: [] for v in paced}
+                with _running(work, bootstrap, store="rocksdb://") as worker:
+                    rocks.runs.append(_rate(worker, total, EVENTS_PROCESSED))
+                with _running(work, bootstrap, module="benchmarks.naive_faust") as worker:
+                    naive.runs.append(_rate(worker, naive_events, EVENTS_PROCESSED))
+        with _fresh_broker(work / "kafka-latency") as bootstrap:
+            # The first paced run on a new broker is slow (JVM warm-up): run one, discard it.
+            _latency(work, bootstrap, 2_000, latency_seconds, default_ms, "immediate")
             for _ in tqdm(range(repeats), desc="latency rounds"):
                 for delivery, ms in paced:  # interleaved: the variants share the machine's noise
                     latencies[delivery, ms].append(
                         _latency(work, bootstrap, 2_000, latency_seconds, ms, delivery)
                     )
-        finally:
-            broker.stop()
+    naive.note = f"first {naive_events:,} events of the same topics"
     full[default_ms].note += f"; {statistics.median(updates['default']):,.0f} updates"
     slow.note = f"{statistics.median(updates['slow']):,.0f} updates"
     lat = []
