@@ -73,6 +73,8 @@ def _rate(worker: WorkerProcess, total: int, metric: str) -> float:
     wait_for(done, timeout=900, interval=0.2, description="worker to process everything")
     first = next(i for i, (_, n) in enumerate(samples) if n > 0)
     (t0, n0), (t1, n1) = samples[max(first - 1, 0)], samples[-1]
+    if t1 - t0 < 1.0:
+        raise RuntimeError(f"{total:,} events are too few to time (under 1 s): use more --events")
     return (n1 - n0) / (t1 - t0)
 
 
