@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from benchmarks.report import assemble
+from ecomstream.launchers.process import exit_on_sigterm
 
 ALL = ["ingest", "processing", "profiles_path", "table_store", "scoring"]
 
@@ -31,6 +32,7 @@ def main() -> None:
         "--latency-seconds", type=float, help="profiles_path: length of each paced latency run"
     )
     args = parser.parse_args()
+    exit_on_sigterm()  # a killed run still stops its brokers and workers
     options = {k: v for k, v in vars(args).items() if k != "names" and v is not None}
     logging.basicConfig(level=logging.WARNING)
     for name in args.names or ALL:

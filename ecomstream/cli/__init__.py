@@ -14,12 +14,14 @@ from ecomstream.cli.replay import replay
 from ecomstream.cli.simulate import simulate
 from ecomstream.cli.triton import triton
 from ecomstream.cli.worker import worker
+from ecomstream.launchers.process import exit_on_sigterm
 
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def main(verbose: bool) -> None:
     """Real-time e-commerce behaviour analytics."""
+    exit_on_sigterm()  # commands that start servers stop them on SIGTERM too
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -350,6 +350,20 @@ def stop_process(
     return True
 
 
+def exit_on_sigterm() -> None:
+    """Make SIGTERM unwind this process like Ctrl-C, so ``finally`` blocks stop its children.
+
+    Why: CPython's default SIGTERM ends the interpreter on the spot, and a demo,
+    replay or benchmark killed that way (a CI timeout, ``kill``) left its Kafka
+    broker, Triton or worker running with nobody to stop them. Exits with 143.
+    """
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+
+
 def _signal(pid: int, sig: signal.Signals) -> bool:
     try:
         os.kill(pid, sig)

@@ -180,3 +180,23 @@ async def test_wait_for_async_accepts_sync_and_async_conditions() -> None:
 
 def test_tail_of_missing_file_is_empty(tmp_path: Path) -> None:
     assert tail(tmp_path / "missing.log") == ""
+
+
+def test_sigterm_runs_finally_blocks_so_children_get_stopped(tmp_path: Path) -> None:
+    marker = tmp_path / "cleaned-up"
+    code = (
+        "import pathlib, sys, time\n"
+        "from ecomstream.launchers.process import exit_on_sigterm\n"
+        "exit_on_sigterm()\n"
+        "try:\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(60)\n"
+        "finally:\n"
+        "    pathlib.Path(sys.argv[1]).write_text('stopped the broker')\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code, str(marker)], stdout=subprocess.PIPE)
+    assert child.stdout is not None
+    assert child.stdout.readline() == b"ready\n"
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=30) == 128 + signal.SIGTERM
+    assert marker.read_text() == "stopped the broker"
