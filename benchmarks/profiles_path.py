@@ -112,11 +112,15 @@ def _worker(
 
 @contextlib.contextmanager
 def _fresh_broker(data_dir: Path) -> Iterator[str]:
-    """A new broker per round. Why: on one broker, each round ran slower than the one
-    before (default worker 15,104 → 12,437 → 9,650 events/s in one run, 2026-11-30,
-    even with every finished variant's changelogs deleted); a fresh broker's first
-    round was back at ~15,000. Rounds on fresh brokers measure the worker, not what
-    earlier variants left behind on a broker that shares its two cores."""
+    """A new broker per round: each round measures the worker, not what earlier
+    rounds left behind on a broker that shares the machine's two cores.
+
+    History: on one broker, each round ran slower than the one before (default
+    worker 15,104 → 12,437 → 9,650 events/s, 2026-11-30). The cause was the
+    worker's, not the broker's: internal topics were named by topic prefix only, so
+    every variant (a new ``app_id`` on the same prefix) also consumed the item
+    deltas of every worker before it. They are namespaced by app id now
+    (``Settings.internal_topic``)."""
     broker = KafkaBroker(data_dir, port=find_free_port(), controller_port=find_free_port())
     try:
         yield broker.start()

@@ -68,6 +68,19 @@ class Settings(BaseSettings):
         """The physical topic name for a contract topic name."""
         return f"{self.topic_prefix}{name}"
 
+    def internal_topic(self, name: str) -> str:
+        """The physical name of one of this app's internal topics (repartitions, replicas).
+
+        Namespaced by ``app_id``, as Kafka Streams and Faust name theirs: two apps on
+        one cluster (a canary, an evaluation run, a second shop) share the contract
+        topics, but each must read only its own item deltas and re-keyed scores, or it
+        counts the other's work as its own.
+
+        >>> Settings(app_id="shop", topic_prefix="replay.").internal_topic("item-state")
+        'replay.shop-item-state'
+        """
+        return f"{self.topic_prefix}{self.app_id}-{name}"
+
 
 def dataclass_from_env(cls: type[D], prefix: str, environ: Mapping[str, str] | None = None) -> D:
     """The defaults of dataclass ``cls``, with each ``<prefix><FIELD>`` variable applied.

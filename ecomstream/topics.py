@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 OUTPUT_TOPICS = ("review-scores", "sentiment-alerts", "recommendation-updates", "dead-letters")
 CONTRACT_TOPICS = (*INPUT_TOPICS, *OUTPUT_TOPICS)
-# Repartition topics between the batch processors, and the compacted item state replicas read.
+# Each app's own (Settings.internal_topic): repartitions between its batch processors, and
+# the compacted item state its replicas read.
 INTERNAL_TOPICS = ("item-deltas", "review-scores-by-user", "item-state")
 COMPACTED = frozenset({"item-state"})
 
@@ -79,10 +80,13 @@ async def ensure_topics(
 async def ensure_contract_topics(settings: Settings) -> None:
     await ensure_topics(
         settings.bootstrap_servers,
-        [settings.topic(n) for n in (*CONTRACT_TOPICS, *INTERNAL_TOPICS)],
+        [
+            *(settings.topic(n) for n in CONTRACT_TOPICS),
+            *(settings.internal_topic(n) for n in INTERNAL_TOPICS),
+        ],
         partitions=settings.partitions,
         replication_factor=settings.replication_factor,
-        compacted=[settings.topic(n) for n in COMPACTED],
+        compacted=[settings.internal_topic(n) for n in COMPACTED],
     )
 
 

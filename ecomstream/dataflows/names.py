@@ -1,4 +1,5 @@
-"""Physical topic names of the contract and of the internal repartition topics."""
+"""Physical topic names of the contract and of the app's internal topics (see
+:meth:`ecomstream.config.Settings.internal_topic`)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ class TopicNames:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TopicNames:
-        t = settings.topic
+        t, internal = settings.topic, settings.internal_topic
         return cls(
             clicks=t("clicks"),
             purchases=t("purchases"),
@@ -31,7 +32,7 @@ class TopicNames:
             sentiment_alerts=t("sentiment-alerts"),
             recommendation_updates=t("recommendation-updates"),
             dead_letters=t("dead-letters"),
-            item_deltas=t("item-deltas"),
-            review_scores_by_user=t("review-scores-by-user"),
-            item_state=t("item-state"),
+            item_deltas=internal("item-deltas"),
+            review_scores_by_user=internal("review-scores-by-user"),
+            item_state=internal("item-state"),
         )

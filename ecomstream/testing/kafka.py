@@ -7,7 +7,8 @@ Fixtures:
     restart tests); every one is stopped by PID at teardown.
 
 Helpers (usable from any async test): :func:`create_topics`,
-:func:`produce_raw`, :func:`consume_until`, :func:`consume_all`, and the
+:func:`produce_raw`, :func:`consume_until`, :func:`consume_all`,
+:func:`group_caught_up`, and the
 generic :func:`wait_for` / :func:`wait_for_async` poll-with-deadline helpers.
 
 aiokafka is imported inside the helpers so that loading this plugin (it is
@@ -32,7 +33,7 @@ from ecomstream.launchers.kafka import (
     java_executable,
 )
 from ecomstream.launchers.process import find_free_port, wait_for, wait_for_async
-from ecomstream.topics import ensure_topics
+from ecomstream.topics import ensure_topics, partitions_of
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -44,6 +45,7 @@ __all__ = [
     "consume_until",
     "create_topics",
     "free_port_pair",
+    "group_caught_up",
     "kafka_broker",
     "kafka_broker_factory",
     "produce_raw",
@@ -226,6 +228,50 @@ async def consume_until(
     finally:
         await consumer.stop()
     return records
+
+
+async def group_caught_up(bootstrap: str, group: str, topics: Sequence[str]) -> bool:
+    """The group's committed offsets passed every record of ``topics`` a reader can see.
+
+    Why: "the worker has processed everything" is a property of its committed
+    offsets, which the tests can read the way an operator would. Past the last
+    record of a transactional topic sits a commit marker that no consumer returns
+    (its group commits the record's offset + 1, never the end offset), so a gap
+    is read: caught up when it holds no record.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in await partitions_of(bootstrap, t)]
+        ends = await consumer.end_offsets(tps)
+        gaps = {tp: committed[tp].offset if tp in committed else 0 for tp in tps}
+        gaps = {tp: offset for tp, offset in gaps.items() if offset < ends[tp]}
+        if not gaps:
+            return True
+        consumer.assign(list(gaps))
+        for tp, offset in gaps.items():
+            consumer.seek(tp, offset)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            if any((await consumer.getmany(timeout_ms=200)).values()):
+                return False  # a record the group has not committed yet
+            positions = [await consumer.position(tp) for tp in gaps]
+            if all(pos >= ends[tp] for pos, tp in zip(positions, gaps, strict=True)):
+                return True
+        return False
+    finally:
+        await consumer.stop()
 
 
 def _count_reached(count: int) -> Callable[[list[Record]], bool]:

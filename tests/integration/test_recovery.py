@@ -9,8 +9,6 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from ecomstream import metrics
 from ecomstream.launchers.process import find_free_port, wait_for, wait_for_async
@@ -18,8 +16,7 @@ from ecomstream.launchers.worker import WorkerProcess
 from ecomstream.profiles.config import ProfileConfig
 from ecomstream.simulator.config import SimConfig
 from ecomstream.simulator.shop import generate
-from ecomstream.testing.kafka import consume_all, produce_raw
-from ecomstream.topics import partitions_of
+from ecomstream.testing.kafka import consume_all, group_caught_up, produce_raw
 
 pytestmark = pytest.mark.integration
 
@@ -48,26 +45,6 @@ def comparable(profile: dict[str, Any]) -> dict[str, Any]:
     factor = 2.0 ** ((profile["l"] - profile["t"]) / HALF_LIFE_MS)
     out["c"] = {c: round(v * factor, 9) for c, v in profile.get("c", {}).items()}
     return out
-
-
-async def caught_up(bootstrap: str, group: str, topics: list[str]) -> bool:
-    """The group's committed offsets reached the end of every input partition."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    from aiokafka import AIOKafkaConsumer
-
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(t, p) for t in topics for p in await partitions_of(bootstrap, t)]
-        ends = await consumer.end_offsets(tps)
-    finally:
-        await consumer.stop()
-    return all(tp in committed and committed[tp].offset >= end for tp, end in ends.items())
 
 
 async def profiles(bootstrap: str, prefix: str) -> dict[str, dict[str, Any]]:
@@ -105,7 +82,7 @@ async def test_profiles_after_clean_stop_and_kill_equal_an_uninterrupted_run(
 
     def group_done(prefix: str) -> Any:
         group = f"{prefix}ecomstream-behaviour"
-        return lambda: caught_up(bootstrap, group, [prefix + t for t in INPUTS])
+        return lambda: group_caught_up(bootstrap, group, [prefix + t for t in INPUTS])
 
     ref = start(tmp_path, "ref", bootstrap, reference)
     try:
