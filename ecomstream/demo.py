@@ -222,12 +222,22 @@ async def _simulate_and_watch(
     simulation: asyncio.Task[RunSummary] = asyncio.create_task(
         run_to_kafka(config, bootstrap_servers=bootstrap, rate=plan.rate, truth_path=truth)
     )
-    await _send_hostile(bootstrap)
-    while not simulation.done():
-        await asyncio.wait({simulation}, timeout=plan.refresh_s)
-        snap.topic_counts = await topic_sizes(bootstrap, INPUT_TOPICS)
-        snapshot_worker(worker, snap)
-        say(snap.render(time.monotonic() - started))
+    try:
+        await _send_hostile(bootstrap)
+        while not simulation.done():
+            await asyncio.wait({simulation}, timeout=plan.refresh_s)
+            snap.topic_counts = await topic_sizes(bootstrap, INPUT_TOPICS)
+            snapshot_worker(worker, snap)
+            say(snap.render(time.monotonic() - started))
+    finally:
+        # Interrupted (Ctrl-C, SIGTERM): the interruption may have landed inside the
+        # simulation's own step. Stop it, and take its outcome so asyncio does not log
+        # it as "never retrieved" on the way out.
+        if simulation.done():
+            if not simulation.cancelled():
+                simulation.exception()
+        else:
+            simulation.cancel()
     summary = simulation.result()
     produced = summary.events + len(HOSTILE)
     say(summary.line())

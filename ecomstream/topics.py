@@ -118,6 +118,40 @@ async def topic_sizes(bootstrap_servers: str, names: Iterable[str]) -> dict[str,
     return sizes
 
 
+async def topics_with_prefix(bootstrap_servers: str, prefix: str) -> list[str]:
+    """The existing topics whose names start with ``prefix`` (a replay or test namespace)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        return sorted(t for t in await admin.list_topics() if t.startswith(prefix))
+    finally:
+        await admin.close()
+
+
+async def delete_topics(
+    bootstrap_servers: str, topics: Iterable[str], timeout: float = 60.0
+) -> None:
+    """Delete ``topics`` and return once the broker no longer describes any of them.
+
+    Why wait: deletion is asynchronous on the broker; a topic of the same name
+    created meanwhile would be deleted with it.
+    """
+    names = list(topics)
+    if not names:
+        return
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+    async def gone() -> bool:
+        return not any([await partitions_of(bootstrap_servers, t) for t in names])
+
+    await wait_for_async(gone, timeout, 0.2, description=f"deletion of {len(names)} topics")
+
+
 async def partitions_of(bootstrap_servers: str, topic: str) -> list[int]:
     """The partition numbers of an existing topic ([] when it does not exist)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)

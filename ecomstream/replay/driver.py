@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from tqdm import tqdm
 
 from ecomstream.config import Settings
@@ -43,7 +42,12 @@ from ecomstream.launchers.process import find_free_port, tail
 from ecomstream.launchers.worker import WorkerProcess
 from ecomstream.replay.outputs import collect_outputs, read_outputs
 from ecomstream.replay.source import RecordedEvent, event_time_steps
-from ecomstream.topics import ensure_contract_topics, partitions_of
+from ecomstream.topics import (
+    delete_topics,
+    ensure_contract_topics,
+    partitions_of,
+    topics_with_prefix,
+)
 
 log = logging.getLogger(__name__)
 NAMESPACE_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -127,33 +131,16 @@ async def _replay(
 
 async def _prepare_namespace(config: ReplayConfig) -> None:
     """Refuse a used namespace (or empty it with ``reset``); never touch other topics."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=config.bootstrap_servers)
-    await admin.start()
-    try:
-        used = sorted(t for t in await admin.list_topics() if t.startswith(config.prefix))
-        if used and not config.reset:
-            raise ReplayError(
-                f"namespace {config.namespace!r} already has {len(used)} topics "
-                f"(e.g. {used[0]}); choose another namespace or reset it"
-            )
-        if used:
-            await admin.delete_topics(used)
-    finally:
-        await admin.close()
-    if used:
-        await _wait_deleted(config.bootstrap_servers, used)
+    used = await topics_with_prefix(config.bootstrap_servers, config.prefix)
+    if used and not config.reset:
+        raise ReplayError(
+            f"namespace {config.namespace!r} already has {len(used)} topics "
+            f"(e.g. {used[0]}); choose another namespace or reset it"
+        )
+    await delete_topics(config.bootstrap_servers, used)
     if config.run_dir.exists() and config.reset:
         shutil.rmtree(config.run_dir)
     config.run_dir.mkdir(parents=True, exist_ok=True)
-
-
-async def _wait_deleted(bootstrap_servers: str, topics: Sequence[str], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    for topic in topics:
-        while await partitions_of(bootstrap_servers, topic):
-            if time.monotonic() > deadline:
-                raise ReplayError(f"topic {topic} not deleted after {timeout:.0f}s")
-            await asyncio.sleep(0.2)
 
 
 def _worker(config: ReplayConfig) -> WorkerProcess:
