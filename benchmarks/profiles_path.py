@@ -21,7 +21,8 @@ holds every user) stalled the reader thread for up to ~200 ms, which showed as
 latency the worker never caused.
 
 Every throughput round runs on a new broker (the inputs produced again), and the
-latency runs on one more, after a discarded warm-up run: see ``_fresh_broker``.
+latency runs on one more; on each, a first worker run warms the broker up and is
+discarded, and each latency run deletes its topics when done: see ``_fresh_broker``.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from ecomstream.profiles.config import DEFAULT_PROFILE_CONFIG
 from ecomstream.simulator.config import SimConfig
 from ecomstream.simulator.runner import run_to_kafka
 from ecomstream.testing.kafka import consume_all
-from ecomstream.topics import partitions_of
+from ecomstream.topics import delete_topics, partitions_of, topics_with_prefix
 
 PREFIX = "bench-"
 
@@ -229,6 +230,9 @@ def _latency(
         reader.done.set()
         worker.stop()
         reader.join(30)
+        # Each run's ~80 partitions would stay on the broker: the later runs were slower
+        # (transactional p99 164 → 416 → 494 ms over rounds, 2026-11-30 02:29).
+        asyncio.run(delete_topics(bootstrap, asyncio.run(topics_with_prefix(bootstrap, prefix))))
     first: dict[str, int] = {}  # an update id seen twice (at-least-once) counts once
     for arrived, value in reader.arrived:
         u = orjson.loads(value)
@@ -287,18 +291,32 @@ def run(
                 total = asyncio.run(_produce(bootstrap, n_events, bad_every=10**9))
                 naive_events = min(naive_events, total)
                 raw.runs.append(asyncio.run(_consume(bootstrap, total, validate=False)))
-                for ms, variant in full.items():
-                    with _running(work, bootstrap, commit_interval_ms=ms) as worker:
-                        variant.runs.append(_rate(worker, total, EVENTS_PROCESSED))
-                        if ms == default_ms:
-                            updates["default"].append(_updates(worker))
-                with _running(work, bootstrap, profile_debounce_s=str(debounce_s)) as worker:
-                    slow.runs.append(_rate(worker, total, EVENTS_PROCESSED))
-                    updates["slow"].append(_updates(worker))
-                with _running(work, bootstrap, store="rocksdb://") as worker:
-                    rocks.runs.append(_rate(worker, total, EVENTS_PROCESSED))
-                with _running(work, bootstrap, module="benchmarks.naive_faust") as worker:
-                    naive.runs.append(_rate(worker, naive_events, EVENTS_PROCESSED))
+                # A new broker's JVM is cold (the first paced run on one was slow): a
+                # discarded worker run first, so that no variant pays for the warm-up.
+                with _running(work, bootstrap) as worker:
+                    _rate(worker, total, EVENTS_PROCESSED)
+                # Workers in a rotated order: on 2026-11-30 the variant run first after
+                # the warm-up was the slowest in two rounds of three; rotation spreads
+                # whatever a position costs over the variants instead of pinning it to one.
+                workers = [
+                    *(
+                        (
+                            variant,
+                            "default" if ms == default_ms else None,
+                            {"commit_interval_ms": ms},
+                        )
+                        for ms, variant in full.items()
+                    ),
+                    (slow, "slow", {"profile_debounce_s": str(debounce_s)}),
+                    (rocks, None, {"store": "rocksdb://"}),
+                    (naive, None, {"module": "benchmarks.naive_faust"}),
+                ]
+                for variant, counted, options in workers[r:] + workers[:r]:
+                    events = naive_events if variant is naive else total
+                    with _running(work, bootstrap, **options) as worker:
+                        variant.runs.append(_rate(worker, events, EVENTS_PROCESSED))
+                        if counted:
+                            updates[counted].append(_updates(worker))
         with _fresh_broker(work / "kafka-latency") as bootstrap:
             # The first paced run on a new broker is slow (JVM warm-up): run one, discard it.
             _latency(work, bootstrap, 2_000, latency_seconds, default_ms, "immediate")
