@@ -8,7 +8,7 @@ encoded as the producers encode them, go through what one worker runs per batch:
 :class:`~ecomstream.dataflows.BehaviourFlow` (validation, profiles,
 recommendations, item deltas), the commit snapshot (each dirty profile encoded for
 the changelog), :class:`~ecomstream.dataflows.ItemFlow` over the batch's item deltas
-(plus its snapshot), and the item replica decoding the published ``item-state``
+(plus its snapshot), and the item replica decoding the items table's changelog
 records. Kafka client costs (fetch, decode, produce) are not included: this is the
 handlers' share of the worker's time, to profile and compare code changes.
 
@@ -31,9 +31,10 @@ from aiokafka.structs import ConsumerRecord
 
 from ecomstream.dataflows import BehaviourFlow, ItemFlow, TopicNames
 from ecomstream.dataflows.behaviour import PROFILES
+from ecomstream.dataflows.items import ITEMS
 from ecomstream.processing import BatchContext, OutputRecord, PartitionStore, TableSpec
 from ecomstream.processing.collector import FullCollections
-from ecomstream.processing.commit import snapshot
+from ecomstream.processing.commit import CommitPayload, snapshot
 from ecomstream.recommend.items import ItemIndex, decode_item
 from ecomstream.simulator.config import SimConfig
 from ecomstream.simulator.shop import generate
@@ -49,7 +50,6 @@ NAMES = TopicNames(
     dead_letters="dead-letters",
     item_deltas="item-deltas",
     review_scores_by_user="review-scores-by-user",
-    item_state="item-state",
 )
 Rec: TypeAlias = ConsumerRecord[bytes, bytes]
 
@@ -94,24 +94,24 @@ class Worker:
 
     def _run(
         self, name: str, flow: Any, specs: Any, stores: Any, by_p: dict[int, list[Rec]]
-    ) -> list[OutputRecord]:
+    ) -> tuple[list[OutputRecord], CommitPayload]:
         outputs: list[OutputRecord] = []
         t0 = time.process_time()
         for p, recs in by_p.items():
             flow(BatchContext(p, specs, stores[p], outputs), recs)
         t1 = time.process_time()
         changelogs = {s: s for s in specs}
-        snapshot(changelogs, specs, stores, [], {}, {})
+        payload = snapshot(changelogs, specs, stores, [], {}, {})
         t2 = time.process_time()
         self.seconds[name] += t1 - t0
         self.seconds[name + " snapshot"] += t2 - t1
         for o in outputs:
             self.outputs[o.topic] += 1
             self.digest.update(b"%s\x1f%s\x1f%s\x1e" % (o.topic.encode(), o.key, o.value))
-        return outputs
+        return outputs, payload
 
     def batch(self, by_p: dict[int, list[Rec]]) -> None:
-        outputs = self._run("behaviour", self.behaviour, self.b_specs, self.b_stores, by_p)
+        outputs, _ = self._run("behaviour", self.behaviour, self.b_specs, self.b_stores, by_p)
         deltas: dict[int, list[Rec]] = defaultdict(list)
         for i, o in enumerate(outputs):
             if o.topic == NAMES.item_deltas and o.key is not None and o.value is not None:
@@ -119,11 +119,13 @@ class Worker:
                 deltas[p].append(
                     ConsumerRecord(o.topic, p, i, 0, 0, o.key, o.value, None, 0, 0, [])
                 )
-        item_out = self._run("items", self.items, self.i_specs, self.i_stores, deltas)
+        _, payload = self._run("items", self.items, self.i_specs, self.i_stores, deltas)
         t0 = time.process_time()
-        for o in item_out:
-            if o.topic == NAMES.item_state and o.value is not None:
-                self.replica.put(decode_item(o.value))
+        for tp, records in payload.changelog.items():
+            if tp.topic == ITEMS.name:  # the replica reads the items table's changelog
+                for _, value in records:
+                    if value is not None:
+                        self.replica.put(decode_item(value))
         self.seconds["replica"] += time.process_time() - t0
 
 

@@ -76,8 +76,8 @@ class Settings(BaseSettings):
         topics, but each must read only its own item deltas and re-keyed scores, or it
         counts the other's work as its own.
 
-        >>> Settings(app_id="shop", topic_prefix="replay.").internal_topic("item-state")
-        'replay.shop-item-state'
+        >>> Settings(app_id="shop", topic_prefix="replay.").internal_topic("item-deltas")
+        'replay.shop-item-deltas'
         """
         return f"{self.topic_prefix}{self.app_id}-{name}"
 

@@ -26,10 +26,8 @@ log = logging.getLogger(__name__)
 
 OUTPUT_TOPICS = ("review-scores", "sentiment-alerts", "recommendation-updates", "dead-letters")
 CONTRACT_TOPICS = (*INPUT_TOPICS, *OUTPUT_TOPICS)
-# Each app's own (Settings.internal_topic): repartitions between its batch processors, and
-# the compacted item state its replicas read.
-INTERNAL_TOPICS = ("item-deltas", "review-scores-by-user", "item-state")
-COMPACTED = frozenset({"item-state"})
+# Each app's own (Settings.internal_topic): the repartitions between its batch processors.
+INTERNAL_TOPICS = ("item-deltas", "review-scores-by-user")
 
 
 async def ensure_topics(
@@ -86,7 +84,6 @@ async def ensure_contract_topics(settings: Settings) -> None:
         ],
         partitions=settings.partitions,
         replication_factor=settings.replication_factor,
-        compacted=[settings.internal_topic(n) for n in COMPACTED],
     )
 
 

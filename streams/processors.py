@@ -16,8 +16,9 @@ from mode import Service
 from ecomstream.alerts.config import AlertConfig
 from ecomstream.config import Settings
 from ecomstream.dataflows import BehaviourFlow, ItemFlow, ItemReplica, TopicNames
+from ecomstream.dataflows.items import ITEMS
 from ecomstream.events import Limits
-from ecomstream.processing import BatchProcessor, ProcessorCrashed
+from ecomstream.processing import BatchProcessor, ProcessorCrashed, changelog_topic
 from ecomstream.processing.collector import FullCollections
 from ecomstream.profiles.config import ProfileConfig
 from ecomstream.recommend.pipeline import PipelineConfig
@@ -37,8 +38,8 @@ class Processors:
     async def step(self) -> dict[str, int]:
         """One replay step through both stages (stepped mode): behaviour then items.
 
-        Before each stage the item replica holds every ``item-state`` record
-        committed so far, so rankings never see a partial step.
+        Before each stage the item replica holds every item record committed so
+        far, so rankings never see a partial step.
         """
         await self.replica.sync()
         behaviour = await self.behaviour.step()
@@ -50,7 +51,8 @@ class Processors:
 def register_processors(app: faust.App, settings: Settings) -> Processors:
     names = TopicNames.from_settings(settings)
     group = f"{settings.topic_prefix}{settings.app_id}"
-    replica = ItemReplica(settings.bootstrap_servers, names.item_state)
+    # Every worker replicates the items table through its changelog (see ItemReplica).
+    replica = ItemReplica(settings.bootstrap_servers, changelog_topic(f"{group}-items", ITEMS.name))
     behaviour = BehaviourFlow(
         names,
         replica.index,
@@ -102,7 +104,9 @@ def register_processors(app: faust.App, settings: Settings) -> Processors:
     collections = (
         FullCollections(settings.full_gc_interval_s) if settings.full_gc_interval_s else None
     )
-    _host(app, collections, replica, *processors)
+    # The items processor creates the changelog the replica reads; the behaviour
+    # processor ranks against the replica.
+    _host(app, collections, processors[1], replica, processors[0])
     return Processors(processors[0], processors[1], replica)
 
 

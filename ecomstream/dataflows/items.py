@@ -6,10 +6,11 @@ item records), ``sentiment`` (the alert detector's per-item windows and
 episodes), ``categories`` (the category windows and baselines that give new
 items their prior) and ``clock`` (the partition's stream time, which decides
 what is too late) in changelogged tables, so a restart resumes the detector
-exactly where it stood; it emits ``sentiment-alerts``, re-keys each
-score by user for the profiles, and publishes every touched item record on the
-compacted ``item-state`` topic, which :class:`ItemReplica` turns into each
-worker's read-only index for ranking (one writer per item, a replica per worker).
+exactly where it stood; it emits ``sentiment-alerts`` and re-keys each
+score by user for the profiles. The ``items`` table's changelog (compacted, each
+touched item once per commit) is also what :class:`ItemReplica` turns into each
+worker's read-only index for ranking, as Faust's global tables do: one writer per
+item, a replica per worker, and no second topic carrying the same records.
 """
 
 from __future__ import annotations
@@ -106,13 +107,11 @@ class ItemFlow:
 
     def __call__(self, ctx: BatchContext, records: Sequence[Record]) -> None:
         items = ctx.table(ITEMS)
-        touched: set[str] = set()
 
         def record_of(item_id: str) -> ItemRecord:
             record = items.get(item_id)
             if record is None:
                 record = items[item_id] = ItemRecord(item_id)
-            touched.add(item_id)
             return record
 
         scored: list[tuple[int, str, bytes, dict[str, Any]]] = []
@@ -148,15 +147,13 @@ class ItemFlow:
             if clock.get(_CLOCK_KEY) != monitor.clock:
                 clock[_CLOCK_KEY] = monitor.clock
             metrics.SENTIMENT_ALERTS_OPEN.labels(str(ctx.partition)).set(len(monitor.open))
-        for item_id in sorted(touched):
-            ctx.send(self.names.item_state, item_id.encode(), encode_item(items[item_id]))
 
     def forget(self, partition: int) -> None:
         self._monitors.pop(partition, None)
 
 
 class ItemReplica:
-    """This worker's read-only copy of every item, fed by the compacted ``item-state`` topic.
+    """This worker's read-only copy of every item, fed by the ``items`` table's changelog.
 
     Why a replica: ranking a user's candidates needs any item's popularity,
     neighbours and sentiment without a remote call; the owner (:class:`ItemFlow`)
@@ -176,7 +173,7 @@ class ItemReplica:
         self.records = 0
 
     async def sync(self, timeout: float = 60.0) -> None:
-        """Return once every ``item-state`` record committed before the call is in the index.
+        """Return once every item record committed before the call is in the index.
 
         Stepped replays call it between steps, so a step ranks against exactly
         the item state the previous steps produced.

@@ -19,7 +19,6 @@ class TopicNames:
     dead_letters: str
     item_deltas: str
     review_scores_by_user: str
-    item_state: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TopicNames:
@@ -34,5 +33,4 @@ class TopicNames:
             dead_letters=t("dead-letters"),
             item_deltas=internal("item-deltas"),
             review_scores_by_user=internal("review-scores-by-user"),
-            item_state=internal("item-state"),
         )

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from ecomstream.config import Settings
+from ecomstream.processing import changelog_topic
 from ecomstream.testing.kafka import Record, consume_all, consume_until, produce_raw
 from ecomstream.testing.worker import WorkerFactory
 
@@ -88,7 +88,7 @@ async def test_co_visited_items_recommended_bought_excluded_negative_item_sinks(
     await produce_raw(bootstrap, topic_prefix + "clicks", background)
     await consume_until(
         bootstrap,
-        Settings(topic_prefix=topic_prefix).internal_topic("item-state"),
+        changelog_topic(f"{topic_prefix}ecomstream-items", "items"),
         lambda rs: {r.key for r in rs} >= {b"i1", b"i2", b"i3"},
         timeout=60,
     )
@@ -183,7 +183,7 @@ async def test_operator_settings_reach_the_recommender_and_the_debounce(
     await produce_raw(bootstrap, topic_prefix + "clicks", background)
     await consume_until(
         bootstrap,
-        Settings(topic_prefix=topic_prefix).internal_topic("item-state"),
+        changelog_topic(f"{topic_prefix}ecomstream-items", "items"),
         lambda rs: {r.key for r in rs} >= {b"i1", b"i2", b"i3", b"i4"},
         timeout=60,
     )
