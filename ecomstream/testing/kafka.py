@@ -255,8 +255,8 @@ async def group_caught_up(bootstrap: str, group: str, topics: Sequence[str]) -> 
     try:
         tps = [TopicPartition(t, p) for t in topics for p in await partitions_of(bootstrap, t)]
         ends = await consumer.end_offsets(tps)
-        gaps = {tp: committed[tp].offset if tp in committed else 0 for tp in tps}
-        gaps = {tp: offset for tp, offset in gaps.items() if offset < ends[tp]}
+        start = {tp: committed[tp].offset if tp in committed else 0 for tp in tps}
+        gaps = {tp: offset for tp, offset in start.items() if offset < ends[tp]}
         if not gaps:
             return True
         consumer.assign(list(gaps))
