@@ -265,6 +265,7 @@ class BatchProcessor:
         self._changelog_written: dict[TopicPartition, int] = {}
         self._outputs: list[OutputRecord] = []
         self._uncommitted = 0
+        self._moved_offsets = False  # commit points moved past control records only
         self._last_commit = time.monotonic()
         self._commit_task: asyncio.Task[None] | None = None
 
@@ -507,6 +508,8 @@ class BatchProcessor:
                     self._check_commit_task()
                     if batch:
                         await self._process(batch)
+                    else:
+                        await self._pass_control_records(consumer)
                     if self._commit_due():
                         await self._start_commit()
         except asyncio.CancelledError:
@@ -581,6 +584,7 @@ class BatchProcessor:
             self._check_commit_task()
             if collected:
                 await self._process(collected)
+            await self._pass_control_records(consumer)
             t2 = time.perf_counter()
             self._outputs_written = {}
             await self._commit_now()
@@ -673,6 +677,25 @@ class BatchProcessor:
         metrics.BATCH_SIZE.labels(agent=self._agent).observe(count)
         metrics.PROCESSING_SECONDS.labels(agent=self._agent).observe(time.perf_counter() - started)
 
+    async def _pass_control_records(self, consumer: AIOKafkaConsumer) -> None:
+        """Move commit points past the control records the consumer skipped.
+
+        Why: a transactional input's last record is followed by its commit marker,
+        which no fetch returns; committing that record's offset + 1 would leave the
+        group one offset short of the end of every idle partition, and Kafka's lag
+        tools and ``ecomstream_consumer_lag_messages`` would report it as lag
+        forever. Between batches the consumer's position of a recovered partition is
+        just past what was processed (or past the markers after it), so that is the
+        commit point; Kafka's Java clients commit their position the same way.
+        """
+        positions, committed = self._positions, self._committed
+        for tp in positions.keys() | committed.keys():
+            if tp in self._assigned and tp.partition in self._stores:
+                position = await consumer.position(tp)
+                if position > positions.get(tp, committed.get(tp, position)):
+                    positions[tp] = position
+                    self._moved_offsets = True
+
     async def _send_immediate(self, writer: RecordWriter) -> None:
         """Send the queued outputs of immediate topics now (their acks are awaited at commit)."""
         topics = self._immediate_topics
@@ -697,6 +720,7 @@ class BatchProcessor:
         self._outputs.clear()
         payload.immediate, self._immediate_sent = self._immediate_sent, []
         self._uncommitted = 0
+        self._moved_offsets = False
         self._last_commit = time.monotonic()
         return payload
 
@@ -718,7 +742,7 @@ class BatchProcessor:
         While a commit is in flight, batches keep flowing instead of queueing behind
         it: a due commit starts with the first batch after it finishes.
         """
-        if not self._uncommitted:
+        if not self._uncommitted and not self._moved_offsets:
             return False
         if self._uncommitted >= self._max_uncommitted:
             return True

@@ -231,13 +231,13 @@ async def consume_until(
 
 
 async def group_caught_up(bootstrap: str, group: str, topics: Sequence[str]) -> bool:
-    """The group's committed offsets passed every record of ``topics`` a reader can see.
+    """The group's committed offsets reached the end of every partition of ``topics``.
 
     Why: "the worker has processed everything" is a property of its committed
-    offsets, which the tests can read the way an operator would. Past the last
-    record of a transactional topic sits a commit marker that no consumer returns
-    (its group commits the record's offset + 1, never the end offset), so a gap
-    is read: caught up when it holds no record.
+    offsets, which the tests can read the way an operator would. The end is the
+    ``read_committed`` end: past a transactional topic's last record sits its
+    commit marker, which the processors commit past once idle (a partition that
+    never held a record counts as caught up).
     """
     from aiokafka import AIOKafkaConsumer, TopicPartition
     from aiokafka.admin import AIOKafkaAdminClient
@@ -255,23 +255,10 @@ async def group_caught_up(bootstrap: str, group: str, topics: Sequence[str]) -> 
     try:
         tps = [TopicPartition(t, p) for t in topics for p in await partitions_of(bootstrap, t)]
         ends = await consumer.end_offsets(tps)
-        start = {tp: committed[tp].offset if tp in committed else 0 for tp in tps}
-        gaps = {tp: offset for tp, offset in start.items() if offset < ends[tp]}
-        if not gaps:
-            return True
-        consumer.assign(list(gaps))
-        for tp, offset in gaps.items():
-            consumer.seek(tp, offset)
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline:
-            if any((await consumer.getmany(timeout_ms=200)).values()):
-                return False  # a record the group has not committed yet
-            positions = [await consumer.position(tp) for tp in gaps]
-            if all(pos >= ends[tp] for pos, tp in zip(positions, gaps, strict=True)):
-                return True
-        return False
+        starts = await consumer.beginning_offsets(tps)
     finally:
         await consumer.stop()
+    return all((committed[tp].offset if tp in committed else starts[tp]) >= ends[tp] for tp in tps)
 
 
 def _count_reached(count: int) -> Callable[[list[Record]], bool]:

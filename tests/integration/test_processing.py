@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from ecomstream import metrics
 from ecomstream.launchers.kafka import KafkaBroker
 from ecomstream.processing import (
     BatchContext,
@@ -40,6 +41,7 @@ from ecomstream.testing.kafka import (
     consume_all,
     consume_until,
     create_topics,
+    group_caught_up,
     produce_raw,
     wait_for_async,
 )
@@ -220,6 +222,43 @@ async def test_stepped_processors_take_exactly_what_each_step_finds(
     finally:
         await second.stop()
         await first.stop()
+
+
+@pytest.mark.parametrize("txn", ["txn-markers", None], ids=["exactly-once", "at-least-once"])
+async def test_idle_reader_of_a_transactional_topic_commits_past_its_markers(
+    kafka_broker: KafkaBroker, txn: str | None
+) -> None:
+    """Once idle, a stage reading transactional output shows no lag: its group commits
+    past the commit markers, not one short of every partition's end."""
+    bootstrap = kafka_broker.bootstrap_servers
+    s = Scenario(bootstrap, "markers")
+    final = f"{s.output}-final"
+    await s.create()
+    await create_topics(bootstrap, [final], PARTITIONS)
+    first = s.processor("txn-markers-1")
+    second = make_processor(bootstrap, f"{s.group}-2", [s.output], final, txn)
+    await first.start()
+    await second.start()
+    try:
+        await s.produce(1000)
+        await wait_for_async(lambda: _processed(second, 1000), 60, description="1000 relayed")
+        await wait_for_async(
+            lambda: group_caught_up(bootstrap, second.group_id, [s.output]),
+            30,
+            description="second stage committed up to the end of the transactional topic",
+        )
+        lag = {
+            p: metrics.REGISTRY.get_sample_value(
+                "ecomstream_consumer_lag_messages", {"topic": s.output, "partition": str(p)}
+            )
+            for p in range(PARTITIONS)
+        }
+        assert lag == dict.fromkeys(range(PARTITIONS), 0.0)
+        assert second.stats.events == 1000  # moving the commit point skipped no record
+    finally:
+        await second.stop()
+        await first.stop()
+    assert_exactly_once([r.value or b"" for r in await consume_all(bootstrap, final)], 1000)
 
 
 async def test_handler_error_crashes_without_committing(kafka_broker: KafkaBroker) -> None:
