@@ -13,6 +13,7 @@ from ecomstream.config import Settings
 from streams.agents.scoring import register_scoring
 from streams.processors import Processors, register_processors
 from streams.topics import Topics, declare_topics
+from streams.worker import Worker
 
 
 def create_app(settings: Settings | None = None) -> faust.App:
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         broker_heartbeat_interval=1,
         stream_buffer_maxsize=8192,
         autodiscover=False,
+        Worker=Worker,
     )
     topics = declare_topics(app, settings)
     processors = register_processors(app, settings)
