@@ -56,11 +56,6 @@ class Settings(BaseSettings):
     stepped: bool = Field(
         False, description="Replay mode: processors run only on POST /step (deterministic)."
     )
-    event_loop: Literal["uvloop", "asyncio"] = Field(
-        "uvloop",
-        description="The worker's event loop: uvloop (libuv; p99 click → update 25% lower "
-        "at 2,000 events/s, see BENCHMARKS.md) or asyncio's own.",
-    )
     instance_id: str = Field(
         "", description="Stable per worker (fences a crashed predecessor); default host:port."
     )

@@ -3,15 +3,11 @@
 import asyncio
 import sys
 
-import mode.loop
-
 from ecomstream.config import Settings
 from ecomstream.topics import ensure_contract_topics
 from streams.app import create_app
 
 settings = Settings()
-if settings.event_loop == "uvloop":
-    mode.loop.use("uvloop")  # before any loop exists: Faust's worker takes the policy's loop
 if "worker" in sys.argv[1:]:
     asyncio.run(ensure_contract_topics(settings))
 create_app(settings).main()
