@@ -54,7 +54,7 @@ from ecomstream.launchers.process import find_free_port, wait_for
 from ecomstream.launchers.worker import WorkerProcess
 from ecomstream.profiles.config import DEFAULT_PROFILE_CONFIG
 from ecomstream.simulator.config import SimConfig
-from ecomstream.simulator.runner import run_to_kafka
+from ecomstream.simulator.runner import RunSummary, run_to_kafka
 from ecomstream.testing.kafka import consume_all
 from ecomstream.topics import delete_topics, partitions_of, topics_with_prefix
 
@@ -194,6 +194,14 @@ def _collector_off() -> Iterator[None]:
         gc.unfreeze()
 
 
+def produce_paced(work: Path, bootstrap: str, prefix: str, rate: float, events: int) -> RunSummary:
+    """Simulator events (seed 5, 20,000 users) to ``prefix``-named topics at ``rate``/s."""
+    config = SimConfig(seed=5, users=20_000, events=events, duration_s=None)
+    return asyncio.run(run_to_kafka(config, bootstrap_servers=bootstrap, rate=rate,
+                                    topic_name=lambda n: prefix + n,
+                                    truth_path=work / f"{prefix}truth.json"))  # fmt: skip
+
+
 def _latency(
     work: Path,
     bootstrap: str,
@@ -211,11 +219,8 @@ def _latency(
     try:
         if not reader.ready.wait(60):
             raise RuntimeError("the update reader did not start")
-        config = SimConfig(seed=5, users=20_000, events=int(rate * seconds), duration_s=None)
         with _collector_off():
-            summary = asyncio.run(run_to_kafka(config, bootstrap_servers=bootstrap, rate=rate,
-                                               topic_name=lambda n: prefix + n,
-                                               truth_path=work / "lat-truth.json"))  # fmt: skip
+            summary = produce_paced(work, bootstrap, prefix, rate, int(rate * seconds))
             wait_for(
                 lambda: (
                     metrics.total(worker.metrics_text(), "ecomstream_events_processed_total")

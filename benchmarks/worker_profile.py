@@ -39,11 +39,10 @@ from benchmarks.profiles_path import (
     _rate,
     _running,
     _worker,
+    produce_paced,
 )
 from ecomstream.config import Settings
 from ecomstream.launchers.process import exit_on_sigterm
-from ecomstream.simulator.config import SimConfig
-from ecomstream.simulator.runner import run_to_kafka
 
 DEFAULT_COMMIT_MS: int = Settings.model_fields["commit_interval_ms"].default
 
@@ -65,9 +64,10 @@ GROUPS = {
 _LINE = re.compile(r":\d+\)$")
 
 
-def shares(raw: Path) -> tuple[int, dict[str, float]]:
-    """Busy samples and the inclusive share of each group, from py-spy's raw output."""
-    total, hits = 0, Counter[str]()
+def summarize(raw: Path, top: int) -> tuple[int, dict[str, float], list[tuple[str, float]]]:
+    """From py-spy's raw output: busy samples, the inclusive share of each group, and the
+    ``top`` functions by their share of busy samples as the innermost frame."""
+    total, hits, own = 0, Counter[str](), Counter[str]()
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack:
@@ -77,19 +77,13 @@ def shares(raw: Path) -> tuple[int, dict[str, float]]:
         for label, fragment in GROUPS.items():
             if fragment in stack:
                 hits[label] += n
-    return total, {label: hits[label] / max(total, 1) for label in GROUPS}
-
-
-def own_samples(raw: Path, top: int) -> list[tuple[str, float]]:
-    """The ``top`` functions by their share of busy samples as the innermost frame."""
-    total, own = 0, Counter[str]()
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if stack:
-            n = int(count)
-            total += n
-            own[_LINE.sub(")", stack.rsplit(";", 1)[-1])] += n  # all lines of a function
-    return [(frame, n / max(total, 1)) for frame, n in own.most_common(top)]
+        own[_LINE.sub(")", stack.rsplit(";", 1)[-1])] += n  # all lines of a function
+    busy = max(total, 1)
+    return (
+        total,
+        {label: hits[label] / busy for label in GROUPS},
+        [(frame, n / busy) for frame, n in own.most_common(top)],
+    )
 
 
 def _record(spy: str, pid: int, seconds: int, raw: Path) -> subprocess.Popen[bytes]:
@@ -97,6 +91,35 @@ def _record(spy: str, pid: int, seconds: int, raw: Path) -> subprocess.Popen[byt
         [spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200",
          "--format", "raw", "--output", str(raw), "--nonblocking"],
     )  # fmt: skip
+
+
+def _sample_paced(
+    spy: str, work: Path, raw: Path, bootstrap: str, rate: float, seconds: int
+) -> str:
+    # The warm-up is a paced run too; the sampled run gets fresh topics.
+    _latency(work, bootstrap, rate, seconds, DEFAULT_COMMIT_MS, "immediate")
+    prefix = f"spy{uuid.uuid4().hex[:4]}-"
+    worker = _worker(work, bootstrap, prefix)
+    try:
+        recorder = _record(spy, worker.pid or 0, seconds, raw)
+        produce_paced(work, bootstrap, prefix, rate, int(rate * (seconds + 2)))  # outlasts it
+        recorder.wait()
+    finally:
+        worker.stop()
+    return f"worker kept up with {rate:,.0f} events/s"
+
+
+def _sample_full_speed(
+    spy: str, work: Path, raw: Path, bootstrap: str, events: int, seconds: int
+) -> str:
+    total = asyncio.run(_produce(bootstrap, events, bad_every=10**9))
+    with _running(work, bootstrap) as worker:  # warm-up, discarded
+        _rate(worker, total, EVENTS_PROCESSED)
+    with _running(work, bootstrap) as worker:
+        recorder = _record(spy, worker.pid or 0, seconds, raw)
+        rate = _rate(worker, total, EVENTS_PROCESSED)
+        recorder.wait()
+    return f"worker drained {total:,} events at {rate:,.0f} events/s"
 
 
 def main() -> None:
@@ -112,32 +135,10 @@ def main() -> None:
         work, raw = Path(tmp), Path(tmp) / "samples.txt"
         with _fresh_broker(work / "kafka") as bootstrap:
             if args.rate > 0:
-                # The warm-up is a paced run too; the sampled run gets fresh topics.
-                _latency(work, bootstrap, args.rate, args.seconds, DEFAULT_COMMIT_MS, "immediate")
-                prefix = f"spy{uuid.uuid4().hex[:4]}-"
-                worker = _worker(work, bootstrap, prefix)
-                try:
-                    recorder = _record(spy, worker.pid or 0, args.seconds, raw)
-                    events = int(args.rate * (args.seconds + 2))  # outlasts the sampling
-                    config = SimConfig(seed=5, users=20_000, events=events, duration_s=None)
-                    asyncio.run(run_to_kafka(config, bootstrap_servers=bootstrap, rate=args.rate,
-                                             topic_name=lambda n: prefix + n,
-                                             truth_path=work / "truth.json"))  # fmt: skip
-                    recorder.wait()
-                finally:
-                    worker.stop()
-                what = f"worker kept up with {args.rate:,.0f} events/s"
+                what = _sample_paced(spy, work, raw, bootstrap, args.rate, args.seconds)
             else:
-                total = asyncio.run(_produce(bootstrap, args.events, bad_every=10**9))
-                with _running(work, bootstrap) as worker:  # warm-up, discarded
-                    _rate(worker, total, EVENTS_PROCESSED)
-                with _running(work, bootstrap) as worker:
-                    recorder = _record(spy, worker.pid or 0, args.seconds, raw)
-                    rate = _rate(worker, total, EVENTS_PROCESSED)
-                    recorder.wait()
-                what = f"worker drained {total:,} events at {rate:,.0f} events/s"
-        busy, by_group = shares(raw)
-        own = own_samples(raw, args.top)
+                what = _sample_full_speed(spy, work, raw, bootstrap, args.events, args.seconds)
+        busy, by_group, own = summarize(raw, args.top)
     print(f"{what}; {busy:,} busy samples")
     for label, share in by_group.items():
         print(f"  {label:32s} {share:6.1%}")
