@@ -181,6 +181,20 @@ class UserProfile:
         seen = self.seen
         return [(i, seen[i][0], seen[i][1]) for i in islice(reversed(seen), n)]
 
+    def seed_entries(self, n: int, held: int | None = None) -> list[tuple[str, int, int]]:
+        """:meth:`recent_entries` ``(n)``, then the older items held at strength ``held`` or
+        above (e.g. CARTED: still in the cart), most recent first.
+
+        >>> p = UserProfile("u"); p.seen = {"a": [1, CARTED], "b": [2, 1], "c": [3, 1]}
+        >>> p.seed_entries(2), p.seed_entries(2, CARTED)
+        ([('c', 3, 1), ('b', 2, 1)], [('c', 3, 1), ('b', 2, 1), ('a', 1, 4)])
+        """
+        entries = self.recent_entries(n)
+        if held is not None and len(entries) < len(self.seen):
+            older = islice(reversed(self.seen.items()), len(entries), None)
+            entries += [(i, e[0], e[1]) for i, e in older if e[1] >= held]
+        return entries
+
     def recent_bought(self, n: int | None = None) -> list[str]:
         return list(islice(reversed(self.bought), n))
 

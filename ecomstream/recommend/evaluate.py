@@ -173,6 +173,7 @@ class Evaluated:
     session: dict[str, tuple[str, ...]]
     demoted: bool  # the sentiment variant applied a multiplier < 1 to the bought item
     in_cart: bool = False  # the bought item was in the buyer's cart just before the order
+    rebought: bool = False  # bought by the same user within ``exclude_bought_s`` before
 
 
 @dataclass(slots=True)
@@ -226,6 +227,11 @@ def replay(recording: Recording, config: EvalConfig = EvalConfig()) -> Replay:
     pending: list[tuple[Event, str, int, int]] = []
     n_triggers = 0
     rec_seconds = 0.0
+
+    def excluded_now(p: UserProfile, ts: int) -> set[str]:
+        if rcfg.exclude_bought_s <= 0:
+            return set()
+        return p.bought_since(ts - round(rcfg.exclude_bought_s * 1000))
 
     def lists(p: UserProfile, ts: int) -> Lists:
         return {
@@ -299,6 +305,7 @@ def replay(recording: Recording, config: EvalConfig = EvalConfig()) -> Replay:
                     started_with,
                     demoted,
                     is_spared(buyer, event.item_id, CARTED),
+                    event.item_id in excluded_now(buyer, ts),
                 )
             )
             pending.append((event, "purchases", 0, -1))
@@ -530,7 +537,8 @@ def build_report(
     b_misses = [e for e in result.evaluated if e.item_id not in e.fresh["no_sentiment"][:k]]
     misses = {
         "b_misses": len(b_misses),
-        "b_misses_in_cart": sum(1 for e in b_misses if e.in_cart),
+        "b_misses_in_cart": sum(1 for e in b_misses if e.in_cart and not e.rebought),
+        "b_misses_rebought": sum(1 for e in b_misses if e.rebought),
         "purchases_in_cart": sum(1 for e in result.evaluated if e.in_cart),
     }
     first_fire: dict[str, int] = {}
@@ -764,13 +772,13 @@ def _explain(report: dict[str, Any]) -> list[str]:
             notes.append(
                 f"{misses['purchases_in_cart']} of {report['purchases_scored']} purchase lines "
                 "were items in the buyer's cart just before the order, so a fresh list is mostly "
-                f"judged on showing the cart. (b) misses {misses['b_misses']} lines; "
-                f"{misses['b_misses_in_cart']} of them were in the cart but ranked below {k} "
-                "(carted long before the order: not among the recent items the ranking starts "
-                "from), the rest were not among the user's recent items at all. Sentiment moves "
-                f"neither kind: it can only turn a miss into a hit for an item just below {k} "
-                "behind badly reviewed ones, so on this metric (c) can tie (b) but beats it only "
-                "by a few purchases."
+                f"judged on showing the cart. (b) misses {misses['b_misses']} lines: "
+                f"{misses.get('b_misses_rebought', 0)} bought again within the exclusion window "
+                "(the rule takes them out of every list), "
+                f"{misses['b_misses_in_cart']} in the cart but ranked below {k}, the rest not "
+                "among the user's recent items. Sentiment moves none of them: it can only turn a "
+                f"miss into a hit for an item just below {k} behind badly reviewed ones, so on "
+                "this metric (c) can tie (b) but beats it only by a few purchases."
             )
         rows = report["incidents"]
         if rows:

@@ -2,13 +2,17 @@
 
 Candidates and their behavioural relevance (all non-negative, summed per item):
 
-* **co-visitation** — for each of the user's ``seeds`` most recent items ``r`` (weight
-  ``w_r`` = strength / 4 × 2^(−age / recent_half_life)): ``w_covis · w_r · P(i | r)``,
-  with ``P(i | r)`` the decayed share of ``r``'s co-visits that were with ``i``;
+* **co-visitation** — for each seed ``r``, the user's ``seeds`` most recent items plus
+  every older item still in the cart (``held_seeds``; weight ``w_r`` = strength / 4 ×
+  2^(−age / recent_half_life)): ``w_covis · w_r · P(i | r)``, with ``P(i | r)`` the
+  decayed share of ``r``'s co-visits that were with ``i``;
 * **category popularity** — for each of the user's top ``categories`` ``c`` (share
   ``s_c`` of the user's interest): ``w_popular · s_c · pop(i) / pop(top item of c)``;
-* **recently seen, not bought** — ``w_recent · w_i`` for the recent items themselves
-  ("still in your cart", "you viewed this recently"): the user's own intent;
+* **recently seen, not bought** — ``w_recent · w_i`` for the seeds themselves
+  ("still in your cart", "you viewed this recently"): the user's own intent. Without
+  ``held_seeds``, an item carted early in a long session fell out of the latest
+  ``seeds`` and lost its reminder: those were 30 of the 31 purchases the lists just
+  before an order missed on the simulator (seed 42);
 * **shop-wide popularity** as a fallback when the above give fewer than K items.
 
 Then: items the user bought in the last ``exclude_bought_s`` are removed; the score is
@@ -95,6 +99,9 @@ _RECENT_REASON: Final = {
 class RecommenderConfig:
     k: int = 10
     seeds: int = 10  # recent items whose co-visitation neighbours are candidates
+    # Older items the user holds at this strength or above are seeds too (CARTED: the
+    # whole cart, however many items were viewed since); None: only the ``seeds`` latest.
+    held_seeds: int | None = CARTED
     neighbours_per_seed: int = 10  # the most co-visited items of each seed
     recent_half_life_s: float = 3600.0
     categories: int = 3  # top categories whose popular items are candidates
@@ -347,7 +354,7 @@ def rank(
     half_life = config.recent_half_life_s * 1000.0
     w_recent, w_covis = config.w_recent, config.w_covis
     per_seed = config.neighbours_per_seed
-    for item, seen_ts, strength in profile.recent_entries(config.seeds):
+    for item, seen_ts, strength in profile.seed_entries(config.seeds, config.held_seeds):
         weight = strength / CARTED * 2.0 ** (-max(now - seen_ts, 0) / half_life)
         if w_recent:
             cand[item] = get(item, 0.0) + w_recent * weight

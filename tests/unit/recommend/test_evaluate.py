@@ -85,6 +85,18 @@ def test_replay_scores_each_purchase_with_the_state_just_before(
     assert result.sentiment_source == "ratings"
 
 
+def test_a_purchase_of_an_item_bought_within_the_exclusion_window_is_marked(
+    tmp_path: Path,
+) -> None:
+    first = purchase(item="a", user="u1", order="o1", ts=T0)
+    again = purchase(item="a", user="u1", order="o2", ts=T0 + 60 * MINUTE)
+    jsonl = tmp_path / "rebuy.jsonl"
+    jsonl.write_bytes(line("purchases", "u1", first) + line("purchases", "u1", again))
+    result = replay(read_recording(jsonl), EvalConfig(k=10))
+    assert [e.rebought for e in result.evaluated] == [False, True]
+    assert "a" not in result.evaluated[1].fresh["no_sentiment"]  # the rule hides it
+
+
 def test_review_scores_in_the_recording_replace_ratings(
     tmp_path: Path, recording: tuple[Path, Path]
 ) -> None:

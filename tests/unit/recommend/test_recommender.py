@@ -58,6 +58,19 @@ def test_recent_cart_items_come_back_with_their_reason() -> None:
     assert ranked[0].item_id == "a" and ranked[0].reasons == ("still in your cart",)
 
 
+def test_a_cart_item_stays_a_candidate_however_many_items_were_viewed_since() -> None:
+    # Carted first, then 12 items viewed: the cart item is older than the 10 latest seeds.
+    viewed = [f"v{i:02d}" for i in range(12)]
+    index = shop(("cart", "books", 1.0), *((v, "books", 1.0) for v in viewed))
+    seen = {"cart": [T0, CARTED]} | {v: [T0 + (i + 1) * 1000, SEEN] for i, v in enumerate(viewed)}
+    p = user({"books": 1.0}, seen)
+    now = T0 + 13 * 1000
+    ranked = rank(p, index, now, RecommenderConfig(k=3))
+    assert ranked[0].item_id == "cart" and ranked[0].reasons[0] == "still in your cart"
+    # Without the rule the cart item only competes as one popular item among many.
+    assert "cart" not in ids(rank(p, index, now, RecommenderConfig(k=3, held_seeds=None)))
+
+
 def test_recently_bought_items_are_excluded_for_the_window_only() -> None:
     index = shop(("a", "books", 5.0), ("b", "books", 1.0))
     p = user({"books": 1.0})
