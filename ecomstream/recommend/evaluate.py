@@ -772,11 +772,12 @@ def _explain(report: dict[str, Any]) -> list[str]:
             notes.append(
                 f"{misses['purchases_in_cart']} of {report['purchases_scored']} purchase lines "
                 "were items in the buyer's cart just before the order, so a fresh list is mostly "
-                f"judged on showing the cart. (b) misses {misses['b_misses']} lines: "
+                f"judged on showing the cart. (b) misses {misses['b_misses']}: "
                 f"{misses.get('b_misses_rebought', 0)} bought again within the exclusion window "
                 "(the rule takes them out of every list), "
-                f"{misses['b_misses_in_cart']} in the cart but ranked below {k}, the rest not "
-                "among the user's recent items. Sentiment moves none of them: it can only turn a "
+                f"{misses['b_misses_in_cart']} in the cart but ranked below {k}, the rest not in "
+                "the cart as the profile holds it (never carted, or pushed out of its recent "
+                "items). Sentiment moves none of them: it can only turn a "
                 f"miss into a hit for an item just below {k} behind badly reviewed ones, so on "
                 "this metric (c) can tie (b) but beats it only by a few purchases."
             )
