@@ -2,7 +2,9 @@
 
 The rule (all in event time, per user):
 
-1. a purchase always triggers an update (what was just bought must leave the list);
+1. a purchase always triggers an update (what was just bought must leave the list),
+   and so does a change of the cart when ``cart_triggers`` (an item added or removed:
+   the strongest intent there is; the list should show it, and what goes with it, now);
 2. otherwise at most one update per ``debounce_s`` seconds: an event less than
    ``debounce_s`` after the last update's trigger never triggers;
 3. otherwise only a *meaningful change* triggers: the user's top categories changed
@@ -86,12 +88,11 @@ def decide(
 ) -> Signature | None:
     """:func:`should_update`, returning the current signature when the answer is yes
     (hand it to :func:`mark_updated` to save computing it twice)."""
-    if not (purchased or p.pending_buy) and (
-        p.emit_ts >= 0 and trigger_ts - p.emit_ts < config.debounce_ms
-    ):
+    urgent = purchased or p.pending_buy or (p.pending_cart and config.cart_triggers)
+    if not urgent and (p.emit_ts >= 0 and trigger_ts - p.emit_ts < config.debounce_ms):
         return None
     current = signature(p, config)
-    if purchased or p.pending_buy or meaningful_change(p.emit_sig, current, config):
+    if urgent or meaningful_change(p.emit_sig, current, config):
         return current
     return None
 
@@ -107,3 +108,4 @@ def mark_updated(
         p.emit_ts = trigger_ts
     p.emit_sig = current if current is not None else signature(p, config)
     p.pending_buy = False
+    p.pending_cart = False

@@ -17,7 +17,7 @@ Layout (``v`` = 1)::
      "o":[orders, lines, spend, first_ts, last_ts, last_order_id],
      "p":[mu_log_price, var_log_price, n],
      "r":[rating_sum, rating_n, sentiment_sum, sentiment_n],
-     "e":[emit_ts, [top cats], [items], pending_purchase],
+     "e":[emit_ts, [top cats], [items], pending],  # pending: 1 purchase | 2 cart change
      "k":{topic: [partition, offset]}}
 
 >>> from ecomstream.profiles.profile import UserProfile
@@ -79,9 +79,9 @@ def profile_to_dict(
         out["p"] = [p.price_mu, p.price_var, p.price_n]
     if p.rating_n or p.sent_n:
         out["r"] = [p.rating_sum, p.rating_n, p.sent_sum, p.sent_n]
-    if p.emit_ts >= 0 or p.pending_buy:
+    if p.emit_ts >= 0 or p.pending_buy or p.pending_cart:
         sig = p.emit_sig or ((), ())
-        out["e"] = [p.emit_ts, sig[0], sig[1], int(p.pending_buy)]
+        out["e"] = [p.emit_ts, sig[0], sig[1], p.pending_buy | p.pending_cart << 1]
     if p.offsets:
         out["k"] = p.offsets
     return out
@@ -127,7 +127,7 @@ def profile_from_dict(
         emit_ts, cats, items, pending = d["e"]
         p.emit_ts = emit_ts
         p.emit_sig = (tuple(cats), tuple(items)) if emit_ts >= 0 else None
-        p.pending_buy = bool(pending)
+        p.pending_buy, p.pending_cart = bool(pending & 1), bool(pending & 2)
     if "k" in d:
         p.offsets = d["k"]
     return p

@@ -111,6 +111,7 @@ class ProfileConfig:
     strengths: dict[str, int] = field(default_factory=_strengths)
     # Debounce / meaningful change (event time).
     debounce_s: float = 30.0
+    cart_triggers: bool = True  # a cart change triggers at once, like a purchase
     signature_categories: int = 3
     signature_items: int = 5
     min_new_items: int = 2

@@ -97,6 +97,7 @@ class UserProfile:
         "n_orders",
         "offsets",
         "pending_buy",
+        "pending_cart",
         "price_mu",
         "price_n",
         "price_var",
@@ -141,6 +142,7 @@ class UserProfile:
         self.emit_ts = -1  # event time of the last recommendation update, -1 = none yet
         self.emit_sig: Signature | None = None
         self.pending_buy = False  # a purchase was applied since the last update
+        self.pending_cart = False  # an item entered or left the cart since the last update
         self.offsets: dict[str, list[int]] = {}  # topic -> [partition, last offset applied]
 
     def __repr__(self) -> str:
@@ -334,6 +336,7 @@ def _touch_seen(
 ) -> None:
     seen = p.seen
     entry = seen.get(item)
+    was_carted = entry is not None and entry[1] >= CARTED
     if entry is not None:
         if removal:
             strength = CLICKED if ts >= entry[0] and entry[1] == CARTED else entry[1]
@@ -341,11 +344,15 @@ def _touch_seen(
             strength = entry[1]
         if ts < entry[0]:  # late: the item keeps its newer place
             entry[1] = strength
+            if was_carted != (strength >= CARTED):
+                p.pending_cart = True
             return
     newest = seen[next(reversed(seen))][0] if seen else ts
     if entry is not None:
         del seen[item]
     seen[item] = [ts, strength]
+    if was_carted != (strength >= CARTED):
+        p.pending_cart = True
     if ts < newest:  # late event: put the item at its place in time
         p.seen = seen = _resort(seen, _seen_key)
     while len(seen) > config.recent_seen:

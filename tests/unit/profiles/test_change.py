@@ -6,6 +6,9 @@ from ecomstream.profiles.profile import UserProfile, apply_click, apply_purchase
 from tests.unit.profiles.events import T0, click, purchase
 
 CFG = ProfileConfig(debounce_s=30, min_new_items=2, signature_items=5, signature_categories=2)
+CFG_NO_CART = ProfileConfig(
+    debounce_s=30, min_new_items=2, signature_items=5, signature_categories=2, cart_triggers=False
+)
 SECOND = 1000
 
 
@@ -61,6 +64,21 @@ def test_a_purchase_always_updates_and_is_remembered_until_an_update() -> None:
     mark_updated(p, T0 + SECOND, CFG)
     assert not p.pending_buy
     assert not should_update(p, T0 + 2 * SECOND, purchased=False, config=CFG)
+
+
+def test_a_cart_change_updates_at_once_and_a_view_of_a_cart_item_does_not() -> None:
+    p = UserProfile("u")
+    apply_click(p, click(item="a", ts=T0), CFG)
+    mark_updated(p, T0, CFG)
+    apply_click(p, click(item="a", action="add_to_cart", ts=T0 + SECOND), CFG)
+    assert should_update(p, T0 + SECOND, purchased=False, config=CFG)  # inside the debounce
+    assert not should_update(p, T0 + SECOND, purchased=False, config=CFG_NO_CART)
+    mark_updated(p, T0 + SECOND, CFG)
+    assert not p.pending_cart
+    apply_click(p, click(item="a", ts=T0 + 2 * SECOND), CFG)  # still in the cart
+    assert not should_update(p, T0 + 2 * SECOND, purchased=False, config=CFG)
+    apply_click(p, click(item="a", action="remove_from_cart", ts=T0 + 3 * SECOND), CFG)
+    assert should_update(p, T0 + 3 * SECOND, purchased=False, config=CFG)
 
 
 def test_a_late_trigger_does_not_move_the_debounce_clock_back() -> None:

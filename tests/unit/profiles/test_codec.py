@@ -49,6 +49,19 @@ def test_round_trip_is_lossless_for_a_busy_profile() -> None:
     assert encode_profile(decode_profile(blob)) == blob
 
 
+def test_pending_purchase_and_cart_change_survive_a_round_trip() -> None:
+    p = UserProfile("u")
+    p.pending_buy = p.pending_cart = True
+    q = decode_profile(encode_profile(p))
+    assert q.pending_buy and q.pending_cart
+    p.pending_buy = False
+    q = decode_profile(encode_profile(p))
+    assert not q.pending_buy and q.pending_cart
+    # Written before cart changes were recorded: the flag was 0 or 1 (a purchase).
+    old = decode_profile(b'{"v":1,"u":"u","t":5,"l":0,"e":[5,[],[],1]}')
+    assert old.pending_buy and not old.pending_cart
+
+
 def test_round_trip_of_an_empty_profile() -> None:
     p = UserProfile("u")
     assert decode_profile(encode_profile(p)) == p
