@@ -336,23 +336,22 @@ def _touch_seen(
 ) -> None:
     seen = p.seen
     entry = seen.get(item)
-    was_carted = entry is not None and entry[1] >= CARTED
     if entry is not None:
         if removal:
             strength = CLICKED if ts >= entry[0] and entry[1] == CARTED else entry[1]
         elif entry[1] > strength:
             strength = entry[1]
+        if (entry[1] >= CARTED) != (strength >= CARTED):
+            p.pending_cart = True  # it entered or left the cart
         if ts < entry[0]:  # late: the item keeps its newer place
             entry[1] = strength
-            if was_carted != (strength >= CARTED):
-                p.pending_cart = True
             return
+    elif strength >= CARTED:
+        p.pending_cart = True
     newest = seen[next(reversed(seen))][0] if seen else ts
     if entry is not None:
         del seen[item]
     seen[item] = [ts, strength]
-    if was_carted != (strength >= CARTED):
-        p.pending_cart = True
     if ts < newest:  # late event: put the item at its place in time
         p.seen = seen = _resort(seen, _seen_key)
     while len(seen) > config.recent_seen:

@@ -61,6 +61,7 @@ from ecomstream.recommend.items import ItemConfig, ItemIndex, alert_state
 from ecomstream.recommend.pipeline import PipelineConfig, process_events
 from ecomstream.recommend.recommender import (
     RecommenderConfig,
+    excluded_items,
     is_spared,
     rank,
     recommend_popular,
@@ -228,11 +229,6 @@ def replay(recording: Recording, config: EvalConfig = EvalConfig()) -> Replay:
     n_triggers = 0
     rec_seconds = 0.0
 
-    def excluded_now(p: UserProfile, ts: int) -> set[str]:
-        if rcfg.exclude_bought_s <= 0:
-            return set()
-        return p.bought_since(ts - round(rcfg.exclude_bought_s * 1000))
-
     def lists(p: UserProfile, ts: int) -> Lists:
         return {
             "popularity": tuple(recommend_popular(p, items, ts, rcfg)),
@@ -305,7 +301,7 @@ def replay(recording: Recording, config: EvalConfig = EvalConfig()) -> Replay:
                     started_with,
                     demoted,
                     is_spared(buyer, event.item_id, CARTED),
-                    event.item_id in excluded_now(buyer, ts),
+                    event.item_id in excluded_items(buyer, ts, rcfg),
                 )
             )
             pending.append((event, "purchases", 0, -1))
@@ -773,7 +769,7 @@ def _explain(report: dict[str, Any]) -> list[str]:
                 f"{misses['purchases_in_cart']} of {report['purchases_scored']} purchase lines "
                 "were items in the buyer's cart just before the order, so a fresh list is mostly "
                 f"judged on showing the cart. (b) misses {misses['b_misses']}: "
-                f"{misses.get('b_misses_rebought', 0)} bought again within the exclusion window "
+                f"{misses['b_misses_rebought']} bought again within the exclusion window "
                 "(the rule takes them out of every list), "
                 f"{misses['b_misses_in_cart']} in the cart but ranked below {k}, the rest not in "
                 "the cart as the profile holds it (never carted, or pushed out of its recent "

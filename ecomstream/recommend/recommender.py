@@ -278,6 +278,15 @@ def is_spared(profile: UserProfile, item_id: str, spares: int | None) -> bool:
     return entry is not None and entry[1] >= spares
 
 
+def excluded_items(
+    profile: UserProfile, now: int, config: RecommenderConfig = DEFAULT_RECOMMENDER_CONFIG
+) -> set[str]:
+    """What no list may show at ``now``: the items bought in the last ``exclude_bought_s``."""
+    if config.exclude_bought_s <= 0:
+        return set()
+    return profile.bought_since(now - round(config.exclude_bought_s * 1000))
+
+
 @lru_cache(maxsize=1 << 16)  # few distinct (kind, item or category) pairs; formatting is not
 def _reason(kind: int, arg: Any) -> str:
     if kind == COVIS:
@@ -376,9 +385,7 @@ def rank(
             categories.append((category, contributions))
             for other, value in contributions.items():
                 cand[other] = get(other, 0.0) + value
-    excluded: set[str] = set()
-    if config.exclude_bought_s > 0:
-        excluded = profile.bought_since(now - round(config.exclude_bought_s * 1000))
+    excluded = excluded_items(profile, now, config)
     shop: dict[str, float] = {}
     if config.w_shop and len(cand) - len(excluded.intersection(cand)) < config.k:
         top = items.top(ALL, config.k + len(excluded))
@@ -461,8 +468,6 @@ def recommend_popular(
     config: RecommenderConfig = DEFAULT_RECOMMENDER_CONFIG,
 ) -> list[str]:
     """Baseline: the shop's most popular items, minus what the user just bought."""
-    excluded: set[str] = set()
-    if config.exclude_bought_s > 0:
-        excluded = profile.bought_since(now - round(config.exclude_bought_s * 1000))
+    excluded = excluded_items(profile, now, config)
     top = items.top(ALL, config.k + len(excluded))
     return [item for item, _ in top if item not in excluded][: config.k]
