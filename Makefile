@@ -2,16 +2,18 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+NATIVE := native/Cargo.toml native/Cargo.lock native/pyproject.toml $(wildcard native/src/*.rs)
 
 .PHONY: setup demo test lint typecheck unit integration bench evaluate clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/system-deps.sh tools/grafana-schema/package-lock.json
+$(STAMP): pyproject.toml scripts/system-deps.sh tools/grafana-schema/package-lock.json $(NATIVE)
 	bash scripts/system-deps.sh
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[model,serving,dev]"
+	$(PY) -m pip install -q ./native  # the worker's replica and ranking in Rust (cargo)
 	$(PY) -m ecomstream kafka install
 	npm ci --prefix tools/grafana-schema --no-audit --no-fund --silent
 	touch $(STAMP)
@@ -31,8 +33,9 @@ unit: setup
 integration: setup
 	$(PY) -m pytest tests/integration tests/e2e
 
+# ECOMSTREAM_NATIVE=on: the tests must find the Rust extension built, not skip it.
 test: lint typecheck
-	$(PY) -m pytest
+	ECOMSTREAM_NATIVE=on $(PY) -m pytest
 
 bench: setup
 	$(PY) -m benchmarks

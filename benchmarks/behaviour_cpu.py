@@ -12,7 +12,7 @@ the changelog), :class:`~ecomstream.dataflows.ItemFlow` over the batch's item de
 records. Kafka client costs (fetch, decode, produce) are not included: this is the
 handlers' share of the worker's time, to profile and compare code changes.
 
-    .venv/bin/python -m benchmarks.behaviour_cpu --events 100000 [--profile]
+    .venv/bin/python -m benchmarks.behaviour_cpu --events 100000 [--profile] [--native off]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from ecomstream.dataflows.items import ITEMS
 from ecomstream.processing import BatchContext, OutputRecord, PartitionStore, TableSpec
 from ecomstream.processing.collector import FullCollections
 from ecomstream.processing.commit import CommitPayload, snapshot
-from ecomstream.recommend.items import ItemIndex, decode_item
+from ecomstream.recommend.native import Choice, replica_index
 from ecomstream.simulator.config import SimConfig
 from ecomstream.simulator.shop import generate
 
@@ -78,8 +78,8 @@ def records(n_events: int, seed: int = 1, users: int = 20_000) -> list[list[Rec]
 class Worker:
     """The handlers of one worker with in-memory stores, and the time spent in each."""
 
-    def __init__(self) -> None:
-        self.replica = ItemIndex()
+    def __init__(self, native: Choice = "auto") -> None:
+        self.replica = replica_index(choice=native)
         self.behaviour = BehaviourFlow(NAMES, self.replica)
         self.items = ItemFlow(NAMES)
         self.b_specs: dict[str, TableSpec[Any]] = {PROFILES.name: PROFILES}
@@ -125,24 +125,24 @@ class Worker:
             if tp.topic == ITEMS.name:  # the replica reads the items table's changelog
                 for _, value in records:
                     if value is not None:
-                        self.replica.put(decode_item(value))
+                        self.replica.put_encoded(value)
         self.seconds["replica"] += time.process_time() - t0
 
 
-def run(partitions: Sequence[list[Rec]], per_partition: int) -> Worker:
+def run(partitions: Sequence[list[Rec]], per_partition: int, native: Choice = "auto") -> Worker:
     # The worker's collector policy (no automatic full collections; see
     # ecomstream.processing.collector). It also freezes the input records, which are this
     # harness's, not worker state, so no scan of them is billed to a handler.
     collections = FullCollections()
     collections.install()
     try:
-        return _run_batches(partitions, per_partition)
+        return _run_batches(partitions, per_partition, native)
     finally:
         collections.uninstall()
 
 
-def _run_batches(partitions: Sequence[list[Rec]], per_partition: int) -> Worker:
-    worker = Worker()
+def _run_batches(partitions: Sequence[list[Rec]], per_partition: int, native: Choice) -> Worker:
+    worker = Worker(native)
     longest = max(len(p) for p in partitions)
     for start in range(0, longest, per_partition):
         by_p = {
@@ -159,6 +159,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1250, help="records per partition per batch")
     parser.add_argument("--profile", action="store_true", help="cProfile, top 40 by tottime")
+    parser.add_argument(
+        "--native",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="the replica and ranking in Rust (on), in Python (off), or Rust when built (auto)",
+    )
     args = parser.parse_args()
     parts = records(args.events)
     total = sum(len(p) for p in parts)
@@ -166,13 +172,13 @@ def main() -> None:
         profiler = cProfile.Profile()
         profiler.enable()
     started = time.process_time()
-    worker = run(parts, args.batch)
+    worker = run(parts, args.batch, args.native)
     elapsed = time.process_time() - started
     if args.profile:
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
     print(
-        f"{total:,} events in {elapsed:.2f} CPU s: "
+        f"{type(worker.replica).__name__}: {total:,} events in {elapsed:.2f} CPU s: "
         f"{total / elapsed:,.0f} events per CPU second (handlers only)"
     )
     for name, s in sorted(worker.seconds.items(), key=lambda kv: -kv[1]):

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         description="immediate: recommendation updates leave right after their batch "
         "(at-least-once, stable update ids); transactional: with the next commit (exactly-once).",
     )
+    native: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="The item replica and ranking in Rust (native/; same lists, faster): "
+        "auto uses it when built, on requires it, off keeps the Python reference.",
+    )
     full_gc_interval_s: float = Field(
         600.0,
         description="Full garbage collections run when idle, at least this often "

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Debian packages the tests drive: kcat (an independent Kafka client) and Prometheus with promtool.
-# JDK 17 and Maven run the Kafka broker; they come with the machine image.
+# JDK 17 and Maven run the Kafka broker, cargo builds native/; they come with the machine image.
 set -euo pipefail
 need=()
 command -v kcat >/dev/null || need+=(kcat)
@@ -9,6 +9,7 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v npm >/dev/null || need+=(nodejs npm)
+command -v cargo >/dev/null || need+=(cargo)  # builds native/ (rustup's cargo is used when present)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
   $SUDO apt-get update -qq

@@ -52,7 +52,11 @@ def register_processors(app: faust.App, settings: Settings) -> Processors:
     names = TopicNames.from_settings(settings)
     group = f"{settings.topic_prefix}{settings.app_id}"
     # Every worker replicates the items table through its changelog (see ItemReplica).
-    replica = ItemReplica(settings.bootstrap_servers, changelog_topic(f"{group}-items", ITEMS.name))
+    replica = ItemReplica(
+        settings.bootstrap_servers,
+        changelog_topic(f"{group}-items", ITEMS.name),
+        native=settings.native,
+    )
     behaviour = BehaviourFlow(
         names,
         replica.index,

@@ -36,7 +36,6 @@ from ecomstream.profiles.scores import parse_review_score
 from ecomstream.recommend.items import (
     DEFAULT_ITEM_CONFIG,
     ItemConfig,
-    ItemIndex,
     ItemRecord,
     apply_alert,
     apply_delta,
@@ -45,6 +44,7 @@ from ecomstream.recommend.items import (
     decode_item,
     encode_item,
 )
+from ecomstream.recommend.native import Choice, replica_index
 from ecomstream.topics import partitions_of
 
 log = logging.getLogger(__name__)
@@ -161,9 +161,13 @@ class ItemReplica:
     """
 
     def __init__(
-        self, bootstrap_servers: str, topic: str, config: ItemConfig = DEFAULT_ITEM_CONFIG
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        config: ItemConfig = DEFAULT_ITEM_CONFIG,
+        native: Choice = "auto",
     ):
-        self.index = ItemIndex(config)
+        self.index = replica_index(config, native)
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self._task: asyncio.Task[None] | None = None
@@ -211,7 +215,7 @@ class ItemReplica:
                 for records in batches.values():
                     for r in records:
                         if r.value is not None:
-                            self.index.put(decode_item(r.value))
+                            self.index.put_encoded(r.value)
                             self.records += 1
                 positions = {tp: await consumer.position(tp) for tp in consumer.assignment()}
                 async with self._progress:

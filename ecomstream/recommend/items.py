@@ -483,6 +483,10 @@ class ItemIndex:
             self._offer(record)
         self._refresh_sentiment(record)
 
+    def put_encoded(self, raw: bytes) -> None:
+        """:meth:`put` a value of the ``items`` table's changelog."""
+        self.put(decode_item(raw))
+
     # -- reads -------------------------------------------------------------------------
     def top(self, category: str, n: int) -> list[tuple[str, float]]:
         top = self.tops.get(category)

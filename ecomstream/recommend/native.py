@@ -1,0 +1,167 @@
+"""The worker's item replica and ranking in Rust (``native/``, module ``ecomstream_native``).
+
+Why: ranking a user's candidates was about half of the worker's CPU per event
+(``python -m benchmarks.behaviour_cpu``), spread over tens of dict look-ups per
+candidate that Python cannot make cheaper. :class:`NativeItemIndex` is a drop-in
+:class:`~ecomstream.recommend.items.ItemView` for the worker's replica: it installs
+the ``items`` table's changelog values (``put_encoded``) and answers
+:func:`~ecomstream.recommend.recommender.rank` itself, with the same floating-point
+operations in the same order as the Python code, so the lists and their scores are
+identical (``tests/unit/recommend/test_native.py`` compares them on simulated
+streams). The Python :class:`~ecomstream.recommend.items.ItemIndex` and ``rank`` stay
+the reference, and the fallback: ``ECOMSTREAM_NATIVE=off`` (or, with the default
+``auto``, a build without the extension) uses them.
+
+It holds only the reader path: the item owner (:mod:`ecomstream.dataflows.items`) and
+the offline evaluation keep the Python index.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ecomstream.profiles.config import CARTED
+from ecomstream.profiles.profile import UserProfile
+from ecomstream.recommend.items import (
+    DEFAULT_ITEM_CONFIG,
+    ItemConfig,
+    ItemIndex,
+    ItemRecord,
+    encode_item,
+)
+from ecomstream.recommend.recommender import (
+    DEFAULT_RECOMMENDER_CONFIG,
+    RECENT_REASONS,
+    RankedItem,
+    RecommenderConfig,
+    excluded_items,
+)
+
+try:
+    import ecomstream_native as _native
+except ImportError:  # built by `make setup` (pip install ./native); optional elsewhere
+    _native = None
+
+Choice = Literal["auto", "on", "off"]  # Settings.native (ECOMSTREAM_NATIVE)
+
+
+def available() -> bool:
+    """Whether the extension is built and importable."""
+    return _native is not None
+
+
+def wanted(choice: Choice = "auto") -> bool:
+    """Whether the worker's replica should be native: ``auto`` when built, ``on`` always.
+
+    >>> wanted("off")
+    False
+    """
+    if choice == "off":
+        return False
+    if choice == "on" and not available():
+        raise RuntimeError("ECOMSTREAM_NATIVE=on, but ecomstream_native is not built (make setup)")
+    return available()
+
+
+def replica_index(
+    config: ItemConfig = DEFAULT_ITEM_CONFIG, choice: Choice = "auto"
+) -> ItemIndex | NativeItemIndex:
+    """The index a worker's replica uses: native when :func:`wanted`."""
+    return NativeItemIndex(config) if wanted(choice) else ItemIndex(config)
+
+
+class NativeItemIndex:
+    """The replica's records in Rust; answers :func:`~ecomstream.recommend.recommender.rank`."""
+
+    def __init__(self, config: ItemConfig = DEFAULT_ITEM_CONFIG) -> None:
+        if _native is None:
+            raise RuntimeError("ecomstream_native is not built: pip install ./native")
+        self.config = config
+        self._index = _native.ItemIndex(
+            config.half_life_ms, config.sentiment_half_life_ms, config.category_top
+        )
+        # Native parameters per (recommender config, item config) pair; configs are frozen.
+        self._configs: dict[tuple[int, int], tuple[Any, ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def put_encoded(self, raw: bytes) -> None:
+        """Install a value of the ``items`` table's changelog (replaces the item's record)."""
+        self._index.put_encoded(raw)
+
+    def put(self, record: ItemRecord) -> None:
+        self._index.put_encoded(encode_item(record))
+
+    def get(self, item_id: str) -> ItemRecord | None:
+        """A copy of the item's record (slow path: for inspection, not for ranking)."""
+        fields = self._index.fields(item_id)
+        if fields is None:
+            return None
+        r = ItemRecord(item_id)
+        (r.category, r.lm, r.pop, r.nb, r.nb_total, r.price) = fields[:6]
+        (r.slm, r.neg, r.pos, r.reviews, r.incident, r.alert_ts) = fields[6:]
+        return r
+
+    def top(self, category: str, n: int) -> list[tuple[str, float]]:
+        return self._index.top(category, n)
+
+    def sentiment_prior(self, now: int) -> float:
+        return self._index.sentiment_prior()
+
+    def _native_config(self, config: RecommenderConfig, item_config: ItemConfig) -> Any:
+        key = (id(config), id(item_config))
+        found = self._configs.get(key)
+        if found is None or found[0] is not config or found[1] is not item_config:
+            native = _native.RankConfig(
+                k=config.k,
+                neighbours_per_seed=config.neighbours_per_seed,
+                recent_half_life_ms=config.recent_half_life_s * 1000.0,
+                carted=CARTED,
+                per_category=config.per_category,
+                w_covis=config.w_covis,
+                w_popular=config.w_popular,
+                w_recent=config.w_recent,
+                w_shop=config.w_shop,
+                diversity=config.diversity,
+                max_per_category=config.max_per_category,
+                use_sentiment=config.use_sentiment,
+                sentiment_pseudo_reviews=config.sentiment_pseudo_reviews,
+                sentiment_exponent=config.sentiment_exponent,
+                sentiment_floor=config.sentiment_floor,
+                sentiment_ceiling=config.sentiment_ceiling,
+                incident_multiplier=config.incident_multiplier,
+                demote_below=config.demote_below,
+                praise_above=config.praise_above,
+                sentiment_half_life_ms=item_config.sentiment_half_life_ms,
+                recent_reasons=dict(RECENT_REASONS),
+            )
+            found = self._configs[key] = (config, item_config, native)  # held: ids stay unique
+        return found[2]
+
+    def rank(
+        self,
+        profile: UserProfile,
+        now: int,
+        config: RecommenderConfig = DEFAULT_RECOMMENDER_CONFIG,
+        item_config: ItemConfig = DEFAULT_ITEM_CONFIG,
+    ) -> tuple[RankedItem, ...]:
+        """What :func:`~ecomstream.recommend.recommender.rank` returns for this index."""
+        spares = config.sentiment_spares
+        spared = (
+            [item for item, entry in profile.seen.items() if entry[1] >= spares]
+            if spares is not None
+            else []
+        )
+        rows = self._index.rank(
+            self._native_config(config, item_config),
+            now,
+            profile.seed_entries(config.seeds, config.held_seeds),
+            profile.top_categories(config.categories) if config.w_popular else [],
+            list(excluded_items(profile, now, config)),
+            spared,
+        )
+        return tuple(
+            RankedItem(item, category, round(score, 6), tuple(reasons))
+            for item, category, score, reasons in rows
+        )
