@@ -4,7 +4,8 @@ Variants over the same pre-produced simulator topics, in one run:
 - ``aiokafka raw``: the consume ceiling;
 - ``worker``: the real worker (behaviour and item processors, exactly-once,
   changelogged profiles, item deltas, recommendation updates), with ``memory://``
-  tables, and once per round with ``rocksdb://`` tables;
+  tables, and once per round with ``rocksdb://`` tables, and once with the Python
+  replica and ranking instead of the Rust ones (``native/``; identical output);
 - ``naive faust``: the same logic as a one-event-at-a-time Faust agent with one
   table write per event.
 The worker runs once per commit interval of ``commit_intervals`` in each round
@@ -288,6 +289,11 @@ def run(
         "events/s",
         note="RocksDB, 25,000 decoded keys cached per table partition",
     )
+    python_rank = Variant(
+        "worker as the default, with the Python replica and ranking (ECOMSTREAM_NATIVE=off; "
+        "the default uses native/, the same lists)",
+        "events/s",
+    )
     debounce_s = 600
     slow = Variant(
         f"worker as the default, with a {debounce_s} s per-user debounce "
@@ -324,6 +330,7 @@ def run(
                         )
                         for ms, variant in full.items()
                     ),
+                    (python_rank, None, {"native": "off"}),
                     (slow, "slow", {"profile_debounce_s": str(debounce_s)}),
                     (rocks, None, {"store": "rocksdb://"}),
                     (naive, None, {"module": "benchmarks.naive_faust"}),
@@ -366,7 +373,7 @@ def run(
     return write(
         "profiles_path",
         "Profile and recommendation path: events/s on one worker, and latency",
-        [raw, *full.values(), rocks, slow, naive, *lat],
+        [raw, *full.values(), python_rank, rocks, slow, naive, *lat],
         {"events": total, "partitions": PARTITIONS, "users": 20_000,
          "latency_run_s": latency_seconds, "kafka": "local KRaft broker, same machine",
          "load_avg_1m_start_end": f"{load_start:.1f}/{os.getloadavg()[0]:.1f}"},

@@ -14,8 +14,10 @@ Keying and partitioning with several workers
   item_id) to an internal topic; ``review-scores`` and ``sentiment-alerts`` are
   already keyed by item_id. The owner's table changelog (compacted, one record per
   item) is *read* by every worker as a global table, and each worker's
-  :class:`~ecomstream.recommend.items.ItemIndex` installs the records (``put``) and
-  derives the per-category popularity lists and the shop-wide sentiment prior.
+  :class:`~ecomstream.recommend.items.ItemIndex` (or its Rust twin,
+  :class:`~ecomstream.recommend.native.NativeItemIndex`, which also ranks) installs the
+  records (``put_encoded``) and derives the per-category popularity lists and the
+  shop-wide sentiment prior.
 * Why: the recommender, running where the user is, needs any item's neighbours,
   popularity and sentiment without a network hop, and item state is bounded per item
   (measured: ~1.7 KB encoded, ~4.5 KB as Python objects with 50–75 neighbours), so a
@@ -30,7 +32,8 @@ Keying and partitioning with several workers
   worker (tests, replay) simply applies the deltas to its own ``ItemIndex``.
 
 Modules: :mod:`~ecomstream.recommend.items`, :mod:`~ecomstream.recommend.pipeline`,
-:mod:`~ecomstream.recommend.recommender`, :mod:`~ecomstream.recommend.evaluate`.
+:mod:`~ecomstream.recommend.recommender`, :mod:`~ecomstream.recommend.evaluate`,
+:mod:`~ecomstream.recommend.native` (the replica and ranking in Rust, identical lists).
 """
 
 from ecomstream.recommend.items import (

@@ -18,7 +18,7 @@ the offline evaluation keep the Python index.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from ecomstream.profiles.config import CARTED
 from ecomstream.profiles.profile import UserProfile
@@ -42,6 +42,26 @@ try:
 except ImportError:  # built by `make setup` (pip install ./native); optional elsewhere
     _native = None
 
+# The RecommenderConfig fields the native ranking reads as they are.
+_RANK_FIELDS: Final = (
+    "k",
+    "neighbours_per_seed",
+    "per_category",
+    "w_covis",
+    "w_popular",
+    "w_recent",
+    "w_shop",
+    "diversity",
+    "max_per_category",
+    "use_sentiment",
+    "sentiment_pseudo_reviews",
+    "sentiment_exponent",
+    "sentiment_floor",
+    "sentiment_ceiling",
+    "incident_multiplier",
+    "demote_below",
+    "praise_above",
+)
 Choice = Literal["auto", "on", "off"]  # Settings.native (ECOMSTREAM_NATIVE)
 
 
@@ -114,25 +134,9 @@ class NativeItemIndex:
         found = self._configs.get(key)
         if found is None or found[0] is not config or found[1] is not item_config:
             native = _native.RankConfig(
-                k=config.k,
-                neighbours_per_seed=config.neighbours_per_seed,
+                **{name: getattr(config, name) for name in _RANK_FIELDS},
                 recent_half_life_ms=config.recent_half_life_s * 1000.0,
                 carted=CARTED,
-                per_category=config.per_category,
-                w_covis=config.w_covis,
-                w_popular=config.w_popular,
-                w_recent=config.w_recent,
-                w_shop=config.w_shop,
-                diversity=config.diversity,
-                max_per_category=config.max_per_category,
-                use_sentiment=config.use_sentiment,
-                sentiment_pseudo_reviews=config.sentiment_pseudo_reviews,
-                sentiment_exponent=config.sentiment_exponent,
-                sentiment_floor=config.sentiment_floor,
-                sentiment_ceiling=config.sentiment_ceiling,
-                incident_multiplier=config.incident_multiplier,
-                demote_below=config.demote_below,
-                praise_above=config.praise_above,
                 sentiment_half_life_ms=item_config.sentiment_half_life_ms,
                 recent_reasons=dict(RECENT_REASONS),
             )
