@@ -30,7 +30,6 @@ from aiokafka.partitioner import murmur2
 from aiokafka.structs import ConsumerRecord
 
 from ecomstream.dataflows import BehaviourFlow, ItemFlow, TopicNames
-from ecomstream.dataflows.behaviour import PROFILES
 from ecomstream.dataflows.items import ITEMS
 from ecomstream.processing import BatchContext, OutputRecord, PartitionStore, TableSpec
 from ecomstream.processing.collector import FullCollections
@@ -82,15 +81,21 @@ class Worker:
         self.replica = replica_index(choice=native)
         self.behaviour = BehaviourFlow(NAMES, self.replica)
         self.items = ItemFlow(NAMES)
-        self.b_specs: dict[str, TableSpec[Any]] = {PROFILES.name: PROFILES}
+        self.b_specs: dict[str, TableSpec[Any]] = {t.name: t for t in self.behaviour.tables}
         self.i_specs: dict[str, TableSpec[Any]] = {t.name: t for t in self.items.tables}
-        self.b_stores = {p: {PROFILES.name: PartitionStore[Any]()} for p in range(PARTITIONS)}
+        self.b_stores = {
+            p: {t.name: PartitionStore[Any]() for t in self.behaviour.tables}
+            for p in range(PARTITIONS)
+        }
         self.i_stores = {
             p: {t.name: PartitionStore[Any]() for t in self.items.tables} for p in range(PARTITIONS)
         }
         self.seconds: dict[str, float] = defaultdict(float)
         self.outputs: dict[str, int] = defaultdict(int)
         self.digest = hashlib.blake2b(digest_size=16)  # of every output, in order
+        # Of every commit's changelog records, sorted: a commit writes dirty keys in set
+        # order, which varies with the process's string hash seed.
+        self.changelog = hashlib.blake2b(digest_size=16)
 
     def _run(
         self, name: str, flow: Any, specs: Any, stores: Any, by_p: dict[int, list[Rec]]
@@ -108,6 +113,9 @@ class Worker:
         for o in outputs:
             self.outputs[o.topic] += 1
             self.digest.update(b"%s\x1f%s\x1f%s\x1e" % (o.topic.encode(), o.key, o.value))
+        for tp, records in sorted(payload.changelog.items()):
+            for key, value in sorted(records, key=lambda kv: kv[0]):
+                self.changelog.update(b"%s\x1f%s\x1f%s\x1e" % (str(tp).encode(), key, value or b""))
         return outputs, payload
 
     def batch(self, by_p: dict[int, list[Rec]]) -> None:
@@ -185,6 +193,7 @@ def main() -> None:
         print(f"  {name:20s} {s:6.2f} CPU s  {1e6 * s / total:6.1f} µs/event")
     print("  outputs: " + ", ".join(f"{k} {v:,}" for k, v in sorted(worker.outputs.items())))
     print(f"  digest of all outputs: {worker.digest.hexdigest()}")
+    print(f"  digest of all changelog records: {worker.changelog.hexdigest()}")
 
 
 if __name__ == "__main__":

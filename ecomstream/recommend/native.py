@@ -18,10 +18,15 @@ the offline evaluation keep the Python index.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final, Literal
 
+from ecomstream.events import ClickEvent, Event, PurchaseEvent
+from ecomstream.processing import TableSpec
+from ecomstream.profiles.codec import decode_profile
 from ecomstream.profiles.config import CARTED
 from ecomstream.profiles.profile import UserProfile
+from ecomstream.profiles.scores import ReviewScore
 from ecomstream.recommend.items import (
     DEFAULT_ITEM_CONFIG,
     ItemConfig,
@@ -29,12 +34,14 @@ from ecomstream.recommend.items import (
     ItemRecord,
     encode_item,
 )
+from ecomstream.recommend.pipeline import DEFAULT_PIPELINE_CONFIG, PipelineConfig
 from ecomstream.recommend.recommender import (
     DEFAULT_RECOMMENDER_CONFIG,
     RECENT_REASONS,
     RankedItem,
     RecommenderConfig,
     excluded_items,
+    update_id,
 )
 
 try:
@@ -62,6 +69,12 @@ _RANK_FIELDS: Final = (
     "demote_below",
     "praise_above",
 )
+# (profiles touched, [(item key, delta value)], [(user_id, event_id, ts, purchased)],
+#  applied, duplicates)
+Processed = tuple[
+    dict[str, Any], list[tuple[bytes, bytes]], list[tuple[str, str, int, bool]], int, int
+]
+PROFILES_TABLE: Final = "profiles"  # the behaviour flow's table, whichever the implementation
 Choice = Literal["auto", "on", "off"]  # Settings.native (ECOMSTREAM_NATIVE)
 
 
@@ -139,6 +152,13 @@ class NativeItemIndex:
                 carted=CARTED,
                 sentiment_half_life_ms=item_config.sentiment_half_life_ms,
                 recent_reasons=dict(RECENT_REASONS),
+                seeds=config.seeds,
+                held_seeds=config.held_seeds,
+                categories=config.categories,
+                exclude_bought_ms=(
+                    round(config.exclude_bought_s * 1000) if config.exclude_bought_s > 0 else None
+                ),
+                sentiment_spares=config.sentiment_spares,
             )
             found = self._configs[key] = (config, item_config, native)  # held: ids stay unique
         return found[2]
@@ -169,3 +189,76 @@ class NativeItemIndex:
             RankedItem(item, category, round(score, 6), tuple(reasons))
             for item, category, score, reasons in rows
         )
+
+
+class NativeBehaviour:
+    """The behaviour flow's hot path over profiles held in Rust: what
+    :class:`~ecomstream.dataflows.BehaviourFlow` runs when its replica is native.
+
+    :meth:`process_events` is :func:`~ecomstream.recommend.pipeline.process_events`,
+    :meth:`recommend` is ``recommend(...).to_json()`` and :attr:`table` holds the
+    profiles with the codec's bytes (:mod:`ecomstream.profiles.codec`), all identical
+    to the Python reference; the Python code remains the specification and the tests
+    compare the two (``tests/unit/recommend/test_native.py``).
+    """
+
+    def __init__(
+        self,
+        index: NativeItemIndex,
+        pipeline: PipelineConfig = DEFAULT_PIPELINE_CONFIG,
+        recommender: RecommenderConfig = DEFAULT_RECOMMENDER_CONFIG,
+    ) -> None:
+        p, i = pipeline.profile, pipeline.items
+        self.index = index
+        self.kernel = _native.BehaviourKernel(
+            interest_half_life_ms=p.interest_half_life_ms,
+            max_categories=p.max_categories,
+            recent_seen=p.recent_seen,
+            recent_bought=p.recent_bought,
+            session_items=p.session_items,
+            windows=[(w.name, w.bucket_ms, w.buckets) for w in p.windows],
+            price_alpha=p.price_alpha,
+            review_interest=p.review_interest,
+            interest_weights=p.interest_weights,
+            strengths=p.strengths,
+            debounce_ms=p.debounce_ms,
+            cart_triggers=p.cart_triggers,
+            signature_categories=p.signature_categories,
+            signature_items=p.signature_items,
+            min_new_items=p.min_new_items,
+            item_half_life_ms=i.half_life_ms,
+            pop_weights=i.pop_weights,
+            covisit_decay=i.covisit_decay,
+            debounce=pipeline.debounce,
+            click=ClickEvent,
+            purchase=PurchaseEvent,
+        )
+        self.rank_config = index._native_config(recommender, i)
+        self.table: TableSpec[Any] = TableSpec(
+            PROFILES_TABLE, encode=self.kernel.encode, decode=self.kernel.decode, mutable=True
+        )
+
+    def process_events(
+        self, load: Callable[[str], Any], events: list[tuple[Event, str, int, int]], landmark: int
+    ) -> Processed:
+        """``(profiles touched, [(item key, delta value)], [(user_id, event_id, ts,
+        purchased)], applied, duplicates)``."""
+        return self.kernel.process_events(load, events, landmark)
+
+    def process_review_scores(
+        self, load: Callable[[str], Any], scores: list[tuple[ReviewScore, str, int, int]]
+    ) -> dict[str, Any]:
+        """The profiles touched (review scores re-keyed by user; see ``process_review_scores``)."""
+        rows = [(s.user_id, s.p_positive, s.ts, topic, part, off) for s, topic, part, off in scores]
+        profiles, _, _ = self.kernel.process_review_scores(load, rows)
+        return profiles
+
+    def recommend(self, profile: Any, user_id: str, event_id: str, ts: int) -> bytes:
+        """The ``recommendation-updates`` value a trigger causes."""
+        return self.kernel.recommend(
+            self.index._index, profile, self.rank_config, update_id(user_id, event_id), event_id, ts
+        )
+
+    def decode_python(self, raw: bytes) -> UserProfile:
+        """The Python profile of changelog bytes (for inspection and tests)."""
+        return decode_profile(raw)

@@ -7,12 +7,15 @@
 //! operations in the same order; `ecomstream.recommend.native` wraps it and the tests
 //! compare the two on simulated streams. The Python code stays the reference.
 
+mod behaviour;
 mod items;
+mod profile;
 mod rank;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
+use pyo3::intern;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 /// Ranking parameters (`RecommenderConfig` and the sentiment half-life), built once.
@@ -27,7 +30,8 @@ impl RankConfig {
     #[pyo3(signature = (*, k, neighbours_per_seed, recent_half_life_ms, carted, per_category,
         w_covis, w_popular, w_recent, w_shop, diversity, max_per_category, use_sentiment,
         sentiment_pseudo_reviews, sentiment_exponent, sentiment_floor, sentiment_ceiling,
-        incident_multiplier, demote_below, praise_above, sentiment_half_life_ms, recent_reasons))]
+        incident_multiplier, demote_below, praise_above, sentiment_half_life_ms, recent_reasons,
+        seeds, held_seeds, categories, exclude_bought_ms, sentiment_spares))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         k: usize,
@@ -51,6 +55,11 @@ impl RankConfig {
         praise_above: f64,
         sentiment_half_life_ms: i64,
         recent_reasons: FxHashMap<i64, String>,
+        seeds: usize,
+        held_seeds: Option<i64>,
+        categories: usize,
+        exclude_bought_ms: Option<i64>,
+        sentiment_spares: Option<i64>,
     ) -> Self {
         RankConfig {
             inner: rank::RankConfig {
@@ -75,6 +84,11 @@ impl RankConfig {
                 praise_above,
                 sentiment_half_life_ms,
                 recent_reasons,
+                seeds,
+                held_seeds,
+                categories,
+                exclude_bought_ms,
+                sentiment_spares,
             },
         }
     }
@@ -165,12 +179,7 @@ impl ItemIndex {
             categories.iter().map(|(c, share)| (names.intern(c), *share)).collect();
         let excluded: FxHashSet<u32> = excluded.iter().map(|i| names.intern(i)).collect();
         let spared: FxHashSet<u32> = spared.iter().map(|i| names.intern(i)).collect();
-        let view = rank::ProfileView {
-            seeds: &seeds,
-            categories: &categories,
-            excluded: &excluded,
-            spared: &spared,
-        };
+        let view = rank::ProfileView { seeds, categories, excluded, spared };
         let ranked = rank::rank(index, &view, now, &config.inner);
         let names = &index.names;
         ranked
@@ -182,9 +191,339 @@ impl ItemIndex {
     }
 }
 
+/// A user profile held in the profiles table (`ecomstream.profiles.UserProfile`'s twin;
+/// the same changelog bytes).
+#[pyclass(module = "ecomstream_native")]
+struct Profile {
+    inner: profile::Profile,
+}
+
+#[pymethods]
+impl Profile {
+    #[getter]
+    fn user_id(&self) -> &str {
+        &self.inner.user_id
+    }
+
+    #[getter]
+    fn ts(&self) -> i64 {
+        self.inner.ts
+    }
+}
+
+/// The behaviour flow's hot path over native profiles (``ecomstream.recommend.native``).
+#[pyclass(module = "ecomstream_native", frozen)]
+struct BehaviourKernel {
+    profile: profile::ProfileConfig,
+    items: behaviour::ItemParams,
+    debounce: bool,
+    click: Py<PyType>,
+    purchase: Py<PyType>,
+}
+
+type Processed<'py> = (Bound<'py, PyDict>, Vec<(Py<PyBytes>, Py<PyBytes>)>, Vec<(String, String, i64, bool)>, usize, usize);
+
+fn actions(values: &FxHashMap<String, f64>, default: f64) -> [f64; profile::N_ACTIONS] {
+    profile::ACTION_NAMES.map(|a| values.get(a).copied().unwrap_or(default))
+}
+
+impl BehaviourKernel {
+    fn load<'py>(&self, py: Python<'py>, load: &Bound<'py, PyAny>, user_id: &str) -> PyResult<Bound<'py, Profile>> {
+        let found = load.call1((user_id,))?;
+        if found.is_none() {
+            return Bound::new(py, Profile { inner: profile::Profile::new(user_id, &self.profile) });
+        }
+        if let Ok(p) = found.downcast::<Profile>() {
+            return Ok(p.clone());
+        }
+        let raw: &[u8] = found.extract()?;
+        let inner = profile::Profile::decode(raw, &self.profile).map_err(PyValueError::new_err)?;
+        Bound::new(py, Profile { inner })
+    }
+}
+
+#[pymethods]
+impl BehaviourKernel {
+    #[new]
+    #[pyo3(signature = (*, interest_half_life_ms, max_categories, recent_seen, recent_bought,
+        session_items, windows, price_alpha, review_interest, interest_weights, strengths,
+        debounce_ms, cart_triggers, signature_categories, signature_items, min_new_items,
+        item_half_life_ms, pop_weights, covisit_decay, debounce, click, purchase))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        interest_half_life_ms: i64,
+        max_categories: usize,
+        recent_seen: usize,
+        recent_bought: usize,
+        session_items: usize,
+        windows: Vec<(String, i64, i64)>,
+        price_alpha: f64,
+        review_interest: f64,
+        interest_weights: FxHashMap<String, f64>,
+        strengths: FxHashMap<String, i64>,
+        debounce_ms: i64,
+        cart_triggers: bool,
+        signature_categories: usize,
+        signature_items: usize,
+        min_new_items: usize,
+        item_half_life_ms: i64,
+        pop_weights: FxHashMap<String, f64>,
+        covisit_decay: f64,
+        debounce: bool,
+        click: Py<PyType>,
+        purchase: Py<PyType>,
+    ) -> Self {
+        let strengths = profile::ACTION_NAMES.map(|a| strengths.get(a).copied().unwrap_or(1));
+        BehaviourKernel {
+            profile: profile::ProfileConfig {
+                interest_half_life_ms,
+                max_categories,
+                recent_seen,
+                recent_bought,
+                session_items,
+                windows,
+                price_alpha,
+                review_interest,
+                interest_weights: actions(&interest_weights, 0.0),
+                strengths,
+                debounce_ms,
+                cart_triggers,
+                signature_categories,
+                signature_items,
+                min_new_items,
+            },
+            items: behaviour::ItemParams {
+                half_life_ms: item_half_life_ms,
+                pop_weights: actions(&pop_weights, 0.0),
+                covisit_decay,
+            },
+            debounce,
+            click,
+            purchase,
+        }
+    }
+
+    /// Changelog bytes of a profile (`encode_profile`).
+    fn encode<'py>(&self, py: Python<'py>, profile: PyRef<'_, Profile>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &profile.inner.encode(&self.profile))
+    }
+
+    /// A profile from changelog bytes (`decode_profile`).
+    fn decode(&self, raw: &[u8]) -> PyResult<Profile> {
+        let inner = profile::Profile::decode(raw, &self.profile).map_err(PyValueError::new_err)?;
+        Ok(Profile { inner })
+    }
+
+    /// `process_events`: ``events`` are ``(event, topic, partition, offset)``; ``load(user_id)``
+    /// gives the table's value (a Profile, its bytes, or None). Returns ``(profiles touched
+    /// by user_id, [(item key, delta value)], [(user_id, event_id, ts, purchased)],
+    /// applied, duplicates)``.
+    fn process_events<'py>(
+        &self,
+        py: Python<'py>,
+        load: &Bound<'py, PyAny>,
+        events: &Bound<'py, PyList>,
+        landmark: i64,
+    ) -> PyResult<Processed<'py>> {
+        let (click, purchase) = (self.click.bind(py), self.purchase.bind(py));
+        let mut users: indexmap::IndexMap<String, usize> = indexmap::IndexMap::new();
+        let mut cells: Vec<Bound<'py, Profile>> = Vec::new();
+        let mut strings: Vec<pyo3::pybacked::PyBackedStr> = Vec::with_capacity(events.len() * 6);
+        struct Raw {
+            user: usize,
+            event_id: usize, // index into strings
+            ts: i64,
+            topic: usize,
+            partition: i64,
+            offset: i64,
+            kind: u8,
+            s: [usize; 4],
+            price: f64,
+            n: i64,
+        }
+        let mut raws: Vec<Raw> = Vec::with_capacity(events.len());
+        let mut text = |v: Bound<'py, PyAny>| -> PyResult<usize> {
+            strings.push(v.extract()?);
+            Ok(strings.len() - 1)
+        };
+        for item in events.iter() {
+            let (event, topic, partition, offset): (Bound<PyAny>, Bound<PyAny>, i64, i64) = item.extract()?;
+            let user_id: pyo3::pybacked::PyBackedStr = event.getattr(intern!(py, "user_id"))?.extract()?;
+            let user = match users.get(&*user_id) {
+                Some(&u) => u,
+                None => {
+                    cells.push(self.load(py, load, &user_id)?);
+                    users.insert(user_id.to_string(), cells.len() - 1);
+                    cells.len() - 1
+                }
+            };
+            let ty = event.get_type();
+            let mut raw = Raw {
+                user,
+                event_id: text(event.getattr(intern!(py, "event_id"))?)?,
+                ts: event.getattr(intern!(py, "ts"))?.extract()?,
+                topic: text(topic)?,
+                partition,
+                offset,
+                kind: 2,
+                s: [0; 4],
+                price: 0.0,
+                n: 0,
+            };
+            if ty.is(click) {
+                raw.kind = 0;
+                raw.s = [
+                    text(event.getattr(intern!(py, "session_id"))?)?,
+                    text(event.getattr(intern!(py, "item_id"))?)?,
+                    text(event.getattr(intern!(py, "category"))?)?,
+                    text(event.getattr(intern!(py, "action"))?)?,
+                ];
+            } else if ty.is(purchase) {
+                raw.kind = 1;
+                raw.s = [
+                    text(event.getattr(intern!(py, "order_id"))?)?,
+                    text(event.getattr(intern!(py, "item_id"))?)?,
+                    text(event.getattr(intern!(py, "category"))?)?,
+                    0,
+                ];
+                raw.price = event.getattr(intern!(py, "price"))?.extract()?;
+                raw.n = event.getattr(intern!(py, "quantity"))?.extract()?;
+            } else {
+                raw.s = [text(event.getattr(intern!(py, "category"))?)?, 0, 0, 0];
+                raw.n = event.getattr(intern!(py, "rating"))?.extract()?;
+            }
+            raws.push(raw);
+        }
+        let s = |i: usize| -> &str { &strings[i] };
+        let mut inputs = Vec::with_capacity(raws.len());
+        for r in &raws {
+            let kind = match r.kind {
+                0 => behaviour::Kind::Click {
+                    session_id: s(r.s[0]),
+                    item: s(r.s[1]),
+                    category: s(r.s[2]),
+                    action: profile::action_index(s(r.s[3]))
+                        .ok_or_else(|| PyValueError::new_err(format!("unknown action {}", s(r.s[3]))))?,
+                },
+                1 => behaviour::Kind::Purchase {
+                    order_id: s(r.s[0]),
+                    item: s(r.s[1]),
+                    category: s(r.s[2]),
+                    price: r.price,
+                    quantity: r.n,
+                },
+                _ => behaviour::Kind::Review { category: s(r.s[0]), rating: r.n },
+            };
+            inputs.push(behaviour::Input {
+                user: r.user,
+                event_id: s(r.event_id),
+                ts: r.ts,
+                topic: s(r.topic),
+                partition: r.partition,
+                offset: r.offset,
+                kind,
+            });
+        }
+        let mut borrowed: Vec<PyRefMut<'py, Profile>> = cells.iter().map(|c| c.borrow_mut()).collect();
+        let mut refs: Vec<&mut profile::Profile> = borrowed.iter_mut().map(|p| &mut p.inner).collect();
+        let outcome = behaviour::process(&mut refs, &inputs, landmark, &self.profile, &self.items, self.debounce);
+        drop(refs);
+        drop(borrowed);
+        let profiles = PyDict::new(py);
+        for (user_id, &i) in &users {
+            profiles.set_item(user_id, &cells[i])?;
+        }
+        let deltas = outcome
+            .deltas
+            .iter()
+            .map(|(item, d)| {
+                (PyBytes::new(py, item.as_bytes()).unbind(), PyBytes::new(py, &d.encode(item, landmark)).unbind())
+            })
+            .collect();
+        let user_ids: Vec<&String> = users.keys().collect();
+        let triggers = outcome
+            .triggers
+            .into_iter()
+            .map(|t| (user_ids[t.user].clone(), t.event_id, t.ts, t.purchase))
+            .collect();
+        Ok((profiles, deltas, triggers, outcome.applied, outcome.duplicates))
+    }
+
+    /// `process_review_scores`: ``scores`` are ``(user_id, p_positive, ts, topic, partition,
+    /// offset)``. Returns ``(profiles touched by user_id, applied, duplicates)``.
+    fn process_review_scores<'py>(
+        &self,
+        py: Python<'py>,
+        load: &Bound<'py, PyAny>,
+        scores: Vec<(String, f64, i64, String, i64, i64)>,
+    ) -> PyResult<(Bound<'py, PyDict>, usize, usize)> {
+        let profiles = PyDict::new(py);
+        let (mut applied, mut duplicates) = (0, 0);
+        for (user_id, p_positive, ts, topic, partition, offset) in scores {
+            let cell = match profiles.get_item(&user_id)? {
+                Some(found) => found.downcast_into::<Profile>()?,
+                None => {
+                    let cell = self.load(py, load, &user_id)?;
+                    profiles.set_item(&user_id, &cell)?;
+                    cell
+                }
+            };
+            let p = &mut cell.borrow_mut().inner;
+            if offset >= 0 && p.is_duplicate(&topic, partition, offset) {
+                duplicates += 1;
+                continue;
+            }
+            p.apply_review_score(p_positive, ts);
+            applied += 1;
+        }
+        Ok((profiles, applied, duplicates))
+    }
+
+    /// The ``recommendation-updates`` value for ``profile`` (`recommend(...).to_json()`).
+    #[pyo3(signature = (index, profile, config, update_id, trigger_event_id, ts))]
+    fn recommend<'py>(
+        &self,
+        py: Python<'py>,
+        index: &mut ItemIndex,
+        profile: PyRef<'_, Profile>,
+        config: &RankConfig,
+        update_id: &str,
+        trigger_event_id: &str,
+        ts: i64,
+    ) -> Bound<'py, PyBytes> {
+        let p = &profile.inner;
+        let c = &config.inner;
+        let view = rank::ProfileView::of(&mut index.inner, p, ts, c);
+        let ranked = rank::rank(&mut index.inner, &view, ts, c);
+        let names = &index.inner.names;
+        let items: Vec<serde_json::Value> = ranked
+            .into_iter()
+            .map(|r| {
+                serde_json::json!({
+                    "item_id": names.name(r.item),
+                    "category": names.name(r.category),
+                    "score": profile::round(r.score, 6),
+                    "reasons": r.reasons,
+                })
+            })
+            .collect();
+        let update = serde_json::json!({
+            "update_id": update_id,
+            "user_id": p.user_id,
+            "trigger_event_id": trigger_event_id,
+            "ts": ts,
+            "items": items,
+            "profile": p.summary(&self.profile),
+        });
+        PyBytes::new(py, &serde_json::to_vec(&update).expect("an update always encodes"))
+    }
+}
+
 #[pymodule]
 fn ecomstream_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ItemIndex>()?;
     m.add_class::<RankConfig>()?;
+    m.add_class::<Profile>()?;
+    m.add_class::<BehaviourKernel>()?;
     Ok(())
 }

@@ -36,14 +36,48 @@ pub struct RankConfig {
     pub praise_above: f64,
     pub sentiment_half_life_ms: i64,
     pub recent_reasons: FxHashMap<i64, String>,
+    // What the caller reads from the profile (see `ProfileView`).
+    pub seeds: usize,
+    pub held_seeds: Option<i64>,
+    pub categories: usize,
+    pub exclude_bought_ms: Option<i64>, // None: never exclude
+    pub sentiment_spares: Option<i64>,
 }
 
-/// What the caller reads from the user's profile.
-pub struct ProfileView<'a> {
-    pub seeds: &'a [(Id, i64, i64)], // (item, seen ts, strength), as `seed_entries` orders them
-    pub categories: &'a [(Id, f64)], // top categories with their share, strongest first
-    pub excluded: &'a FxHashSet<Id>,
-    pub spared: &'a FxHashSet<Id>,
+/// What ranking reads from the user's profile.
+pub struct ProfileView {
+    pub seeds: Vec<(Id, i64, i64)>, // (item, seen ts, strength), as `seed_entries` orders them
+    pub categories: Vec<(Id, f64)>, // top categories with their share, strongest first
+    pub excluded: FxHashSet<Id>,
+    pub spared: FxHashSet<Id>,
+}
+
+impl ProfileView {
+    /// The view of a native profile at `now` (what `rank` reads in Python).
+    pub fn of(index: &mut Index, p: &crate::profile::Profile, now: i64, c: &RankConfig) -> Self {
+        let names = &mut index.names;
+        let seeds = p
+            .seed_entries(c.seeds, c.held_seeds)
+            .into_iter()
+            .map(|(i, ts, s)| (names.intern(i), ts, s))
+            .collect();
+        let categories = if c.w_popular != 0.0 {
+            p.top_categories(c.categories).into_iter().map(|(k, s)| (names.intern(k), s)).collect()
+        } else {
+            Vec::new()
+        };
+        let excluded = match c.exclude_bought_ms {
+            Some(ms) => p.bought_since(now - ms).map(|i| names.intern(i)).collect(),
+            None => FxHashSet::default(),
+        };
+        let spared = match c.sentiment_spares {
+            Some(level) => {
+                p.seen.iter().filter(|(_, e)| e.1 >= level).map(|(i, _)| names.intern(i)).collect()
+            }
+            None => FxHashSet::default(),
+        };
+        ProfileView { seeds, categories, excluded, spared }
+    }
 }
 
 pub struct Ranked {
@@ -178,7 +212,7 @@ pub fn rank(index: &mut Index, profile: &ProfileView, now: i64, c: &RankConfig) 
     let mut shop: FxHashMap<Id, f64> = FxHashMap::default();
 
     let half_life = c.recent_half_life_ms;
-    for &(item, seen_ts, strength) in profile.seeds {
+    for &(item, seen_ts, strength) in &profile.seeds {
         let age = (now - seen_ts).max(0);
         let weight = (strength as f64 / c.carted as f64) * pow(2.0, (-age) as f64 / half_life);
         if c.w_recent != 0.0 {
@@ -196,7 +230,7 @@ pub fn rank(index: &mut Index, profile: &ProfileView, now: i64, c: &RankConfig) 
         }
     }
     if c.w_popular != 0.0 {
-        for &(category, share) in profile.categories {
+        for &(category, share) in &profile.categories {
             let top = index.top(category, c.per_category);
             if top.is_empty() || top[0].1 <= 0.0 {
                 continue;
@@ -212,7 +246,7 @@ pub fn rank(index: &mut Index, profile: &ProfileView, now: i64, c: &RankConfig) 
             categories.push((category, contributions));
         }
     }
-    let excluded = profile.excluded;
+    let excluded = &profile.excluded;
     if c.w_shop != 0.0 {
         let kept = cand.len() - excluded.iter().filter(|e| cand.contains_key(e)).count();
         if kept < c.k {
