@@ -3,7 +3,7 @@
 //! once per touched user.
 
 use indexmap::IndexMap;
-use serde_json::{json, Map, Value};
+use crate::json::Writer;
 
 use crate::items::pow;
 use crate::profile::{Profile, ProfileConfig, N_ACTIONS};
@@ -43,24 +43,26 @@ pub struct Delta {
 impl Delta {
     /// `encode_delta`: the item-deltas topic value.
     pub fn encode(&self, item: &str, landmark: i64) -> Vec<u8> {
-        let mut out = Map::new();
-        out.insert("i".into(), json!(item));
-        out.insert("l".into(), json!(landmark));
+        let mut w = Writer::with_capacity(128);
+        w.begin_object().key("i").str(item).key("l").int(landmark);
         if !self.category.is_empty() {
-            out.insert("c".into(), json!(self.category));
+            w.key("c").str(&self.category);
         }
         if self.pop != 0.0 {
-            out.insert("p".into(), json!(self.pop));
+            w.key("p").float(self.pop);
         }
         if !self.nb.is_empty() {
-            let nb: Map<String, Value> = self.nb.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-            out.insert("n".into(), Value::Object(nb));
-            out.insert("t".into(), json!(self.nb_total));
+            w.key("n").begin_object();
+            for (k, v) in &self.nb {
+                w.key(k).float(*v);
+            }
+            w.end_object().key("t").float(self.nb_total);
         }
         if let Some(price) = self.price {
-            out.insert("$".into(), json!(price));
+            w.key("$").float(price);
         }
-        serde_json::to_vec(&Value::Object(out)).expect("a delta always encodes")
+        w.end_object();
+        w.buf
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod behaviour;
 mod items;
+mod json;
 mod profile;
 mod rank;
 
@@ -496,26 +497,21 @@ impl BehaviourKernel {
         let view = rank::ProfileView::of(&mut index.inner, p, ts, c);
         let ranked = rank::rank(&mut index.inner, &view, ts, c);
         let names = &index.inner.names;
-        let items: Vec<serde_json::Value> = ranked
-            .into_iter()
-            .map(|r| {
-                serde_json::json!({
-                    "item_id": names.name(r.item),
-                    "category": names.name(r.category),
-                    "score": profile::round(r.score, 6),
-                    "reasons": r.reasons,
-                })
-            })
-            .collect();
-        let update = serde_json::json!({
-            "update_id": update_id,
-            "user_id": p.user_id,
-            "trigger_event_id": trigger_event_id,
-            "ts": ts,
-            "items": items,
-            "profile": p.summary(&self.profile),
-        });
-        PyBytes::new(py, &serde_json::to_vec(&update).expect("an update always encodes"))
+        let mut w = json::Writer::with_capacity(2048);
+        w.begin_object().key("update_id").str(update_id).key("user_id").str(&p.user_id);
+        w.key("trigger_event_id").str(trigger_event_id).key("ts").int(ts);
+        w.key("items").begin_array();
+        for r in ranked {
+            w.begin_object().key("item_id").str(names.name(r.item));
+            w.key("category").str(names.name(r.category));
+            w.key("score").float(profile::round(r.score, 6));
+            w.key("reasons").strs(r.reasons.iter().map(|s| s.as_str()));
+            w.end_object();
+        }
+        w.end_array().key("profile");
+        p.write_summary(&mut w, &self.profile);
+        w.end_object();
+        PyBytes::new(py, &w.buf)
     }
 }
 

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use indexmap::IndexMap;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
+
+use crate::json::Writer;
 
 use crate::items::pow;
 
@@ -384,101 +386,142 @@ impl Profile {
     }
 
     // -- the update's profile summary (`UserProfile.summary`) -------------------------
-    pub fn summary(&self, c: &ProfileConfig) -> Value {
-        let top: Vec<Value> = self.top_categories(3).into_iter().map(|(k, s)| json!([k, round(s, 4)])).collect();
-        let recent: Vec<&str> = self.recent_items(5).collect();
-        let bought: Vec<&str> = self.bought.keys().rev().take(5).map(|s| s.as_str()).collect();
-        let mut rfm = Map::new();
-        rfm.insert("last_purchase_ts".into(), if self.last_buy != 0 { json!(self.last_buy) } else { Value::Null });
-        rfm.insert("orders".into(), json!(self.n_orders));
-        rfm.insert("spend".into(), json!(round(self.spend, 2)));
-        let band = if self.price_n == 0 {
-            Value::Null
+    pub fn write_summary(&self, w: &mut Writer, c: &ProfileConfig) {
+        w.begin_object().key("top_categories").begin_array();
+        for (k, s) in self.top_categories(3) {
+            w.begin_array().str(k).float(round(s, 4)).end_array();
+        }
+        w.end_array();
+        w.key("recent_items").strs(self.recent_items(5));
+        w.key("recent_bought").strs(self.bought.keys().rev().take(5).map(|s| s.as_str()));
+        w.key("rfm").begin_object().key("last_purchase_ts");
+        if self.last_buy != 0 {
+            w.int(self.last_buy);
+        } else {
+            w.null();
+        }
+        w.key("orders").int(self.n_orders).key("spend").float(round(self.spend, 2)).end_object();
+        w.key("price_band");
+        if self.price_n == 0 {
+            w.null();
         } else {
             let sd = std::hint::black_box(self.price_var.max(0.0)).sqrt();
             let lo = std::hint::black_box(self.price_mu - sd).exp();
             let hi = std::hint::black_box(self.price_mu + sd).exp();
-            json!([round(lo, 2), round(hi, 2)])
-        };
-        let avg = |sum: f64, n: i64| if n != 0 { json!(round(sum / n as f64, 3)) } else { Value::Null };
-        let mut activity = Map::new();
+            w.begin_array().float(round(lo, 2)).float(round(hi, 2)).end_array();
+        }
+        for (key, sum, n) in [
+            ("avg_rating", self.rating_sum as f64, self.rating_n),
+            ("avg_sentiment", self.sent_sum, self.sent_n),
+        ] {
+            w.key(key);
+            if n != 0 {
+                w.float(round(sum / n as f64, 3));
+            } else {
+                w.null();
+            }
+        }
+        w.key("activity").begin_object();
         for (i, spec) in c.windows.iter().enumerate() {
-            let counts = self.window_counts(i, spec);
-            let mut row = Map::new();
-            for (name, n) in ACTION_NAMES.iter().zip(counts) {
+            w.key(&spec.0).begin_object();
+            for (name, n) in ACTION_NAMES.iter().zip(self.window_counts(i, spec)) {
                 if n != 0 {
-                    row.insert((*name).into(), json!(n));
+                    w.key(name).int(n);
                 }
             }
-            activity.insert(spec.0.clone(), Value::Object(row));
+            w.end_object();
         }
-        let mut out = Map::new();
-        out.insert("top_categories".into(), Value::Array(top));
-        out.insert("recent_items".into(), json!(recent));
-        out.insert("recent_bought".into(), json!(bought));
-        out.insert("rfm".into(), Value::Object(rfm));
-        out.insert("price_band".into(), band);
-        out.insert("avg_rating".into(), avg(self.rating_sum as f64, self.rating_n));
-        out.insert("avg_sentiment".into(), avg(self.sent_sum, self.sent_n));
-        out.insert("activity".into(), Value::Object(activity));
-        Value::Object(out)
+        w.end_object().end_object();
     }
 
     // -- codec (`ecomstream.profiles.codec`, version 1) -------------------------------
     pub fn encode(&self, c: &ProfileConfig) -> Vec<u8> {
         let t = self.ts;
-        let mut out = Map::new();
-        out.insert("v".into(), json!(VERSION));
-        out.insert("u".into(), json!(self.user_id));
-        out.insert("t".into(), json!(t));
-        out.insert("l".into(), json!(self.lm));
+        let mut w = Writer::with_capacity(512);
+        w.begin_object().key("v").int(VERSION).key("u").str(&self.user_id);
+        w.key("t").int(t).key("l").int(self.lm);
         if !self.cats.is_empty() {
-            let cats: Map<String, Value> = self.cats.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-            out.insert("c".into(), Value::Object(cats));
+            w.key("c").begin_object();
+            for (k, v) in &self.cats {
+                w.key(k).float(*v);
+            }
+            w.end_object();
         }
         if !self.seen.is_empty() {
-            let rows: Vec<Value> = self.seen.iter().map(|(i, e)| json!([i, t - e.0, e.1])).collect();
-            out.insert("s".into(), Value::Array(rows));
+            w.key("s").begin_array();
+            for (i, e) in &self.seen {
+                w.begin_array().str(i).int(t - e.0).int(e.1).end_array();
+            }
+            w.end_array();
         }
         if !self.bought.is_empty() {
-            let rows: Vec<Value> = self.bought.iter().map(|(i, ts)| json!([i, t - ts])).collect();
-            out.insert("b".into(), Value::Array(rows));
+            w.key("b").begin_array();
+            for (i, ts) in &self.bought {
+                w.begin_array().str(i).int(t - ts).end_array();
+            }
+            w.end_array();
         }
         if !self.sess.is_empty() {
-            out.insert("ss".into(), json!(self.sess));
-            out.insert("si".into(), json!(self.sess_items));
-            out.insert("st".into(), json!(self.sess_ts));
+            w.key("ss").str(&self.sess);
+            w.key("si").strs(self.sess_items.iter().map(|s| s.as_str()));
+            w.key("st").int(self.sess_ts);
         }
-        let mut windows = Map::new();
-        for ((name, _, _), buckets) in c.windows.iter().zip(&self.win) {
-            if !buckets.is_empty() {
-                let rows: Vec<Value> = buckets.iter().map(|(b, counts)| row(*b, counts)).collect();
-                windows.insert(name.clone(), Value::Array(rows));
+        if self.win.iter().any(|b| !b.is_empty()) {
+            w.key("w").begin_object();
+            for ((name, _, _), buckets) in c.windows.iter().zip(&self.win) {
+                if buckets.is_empty() {
+                    continue;
+                }
+                w.key(name).begin_array();
+                for (b, counts) in buckets {
+                    let mut end = N_ACTIONS; // `codec._row`: no trailing zeros
+                    while end > 0 && counts[end - 1] == 0 {
+                        end -= 1;
+                    }
+                    w.begin_array().int(*b);
+                    for n in &counts[..end] {
+                        w.int(*n);
+                    }
+                    w.end_array();
+                }
+                w.end_array();
             }
-        }
-        if !windows.is_empty() {
-            out.insert("w".into(), Value::Object(windows));
+            w.end_object();
         }
         if self.n_lines != 0 {
-            out.insert("o".into(), json!([self.n_orders, self.n_lines, self.spend, self.first_buy, self.last_buy, self.last_order]));
+            w.key("o").begin_array().int(self.n_orders).int(self.n_lines).float(self.spend);
+            w.int(self.first_buy).int(self.last_buy).str(&self.last_order).end_array();
         }
         if self.price_n != 0 {
-            out.insert("p".into(), json!([self.price_mu, self.price_var, self.price_n]));
+            w.key("p").begin_array().float(self.price_mu).float(self.price_var).int(self.price_n).end_array();
         }
         if self.rating_n != 0 || self.sent_n != 0 {
-            out.insert("r".into(), json!([self.rating_sum, self.rating_n, self.sent_sum, self.sent_n]));
+            w.key("r").begin_array().int(self.rating_sum).int(self.rating_n);
+            w.float(self.sent_sum).int(self.sent_n).end_array();
         }
         if self.emit_ts >= 0 || self.pending_buy || self.pending_cart {
-            let (cats, items) = self.emit_sig.clone().unwrap_or_default();
             let pending = self.pending_buy as i64 | (self.pending_cart as i64) << 1;
-            out.insert("e".into(), json!([self.emit_ts, cats, items, pending]));
+            w.key("e").begin_array().int(self.emit_ts);
+            match &self.emit_sig {
+                Some((cats, items)) => {
+                    w.strs(cats.iter().map(|s| s.as_str()));
+                    w.strs(items.iter().map(|s| s.as_str()));
+                }
+                None => {
+                    w.strs([]).strs([]);
+                }
+            }
+            w.int(pending).end_array();
         }
         if !self.offsets.is_empty() {
-            let offsets: Map<String, Value> =
-                self.offsets.iter().map(|(k, (p, o))| (k.clone(), json!([p, o]))).collect();
-            out.insert("k".into(), Value::Object(offsets));
+            w.key("k").begin_object();
+            for (k, (p, o)) in &self.offsets {
+                w.key(k).begin_array().int(*p).int(*o).end_array();
+            }
+            w.end_object();
         }
-        serde_json::to_vec(&Value::Object(out)).expect("a profile always encodes")
+        w.end_object();
+        w.buf
     }
 
     pub fn decode(raw: &[u8], c: &ProfileConfig) -> Result<Profile, String> {
@@ -488,17 +531,6 @@ impl Profile {
             _ => "malformed profile record".to_string(),
         })
     }
-}
-
-/// `[bucket, *counts]` without trailing zeros (`codec._row`).
-fn row(bucket: i64, counts: &[i64; N_ACTIONS]) -> Value {
-    let mut end = N_ACTIONS;
-    while end > 0 && counts[end - 1] == 0 {
-        end -= 1;
-    }
-    let mut out = vec![json!(bucket)];
-    out.extend(counts[..end].iter().map(|n| json!(n)));
-    Value::Array(out)
 }
 
 fn decode_value(d: &Value, c: &ProfileConfig) -> Option<Profile> {
