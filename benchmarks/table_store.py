@@ -11,6 +11,9 @@ process so its resident memory is its own:
   encoded profiles as recovery fills it, then ``--reads`` random reads through its
   cache (4 partitions × the default 25,000 keys), with trims between batches.
 
+Each once with Python profiles (``ecomstream.profiles``) and once with the native ones
+the worker holds by default (``native/``; the same encoded bytes).
+
     .venv/bin/python -m benchmarks table_store
 """
 
@@ -53,15 +56,27 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _codec(native: bool) -> tuple[Any, Any]:
+    """(encode, decode) of the profiles table: the Python codec, or the native profiles'."""
+    if native:
+        from ecomstream.recommend.native import NativeBehaviour, NativeItemIndex
+
+        kernel = NativeBehaviour(NativeItemIndex()).kernel
+        return kernel.encode, kernel.decode
+    from ecomstream.profiles.codec import decode_profile, encode_profile
+
+    return encode_profile, decode_profile
+
+
 def _child(mode: str, sample: int, reads: int) -> dict[str, float]:
     """Runs in a fresh process: one variant, its memory and timings."""
     from ecomstream.processing.stores import RocksStore
-    from ecomstream.profiles.codec import decode_profile, encode_profile
 
+    encode_profile, decode_profile = _codec(mode.endswith("-native"))
     blobs = _profiles()
     gc.collect()
     base = _rss_mb()
-    if mode == "memory":
+    if mode.startswith("memory"):
         kept = {f"u{i:07d}": decode_profile(blobs[i % len(blobs)]) for i in range(sample)}
         gc.collect()
         per_user = (_rss_mb() - base) * 2**20 / len(kept)
@@ -107,6 +122,12 @@ def run(repeats: int = 3, sample: int = 100_000, reads: int = 200_000) -> Path:
     sizes = sorted(len(b) for b in _profiles())
     memory = Variant("memory://: decoded profiles in a dict, per user", "bytes")
     memory_m = Variant("memory://: 1M users (scaled from the sample)", "GiB")
+    native = Variant("memory://: native profiles (the worker's default) in a dict, per user",
+                     "bytes", note="native/: the same changelog bytes")  # fmt: skip
+    native_m = Variant("memory://: 1M native profiles (scaled from the sample)", "GiB")
+    native_rss = Variant("rocksdb://: 1M native profiles, process memory (RSS) after the reads",
+                         "MiB", note="cache: 4 × 25,000 decoded keys")  # fmt: skip
+    native_read = Variant("rocksdb://: random reads over 1M native profiles", "reads/s")
     rss = Variant("rocksdb://: 1M users, process memory (RSS) after the reads", "MiB",
                   note="cache: 4 × 25,000 decoded keys")  # fmt: skip
     disk = Variant("rocksdb://: 1M users, on disk", "MiB")
@@ -122,6 +143,12 @@ def run(repeats: int = 3, sample: int = 100_000, reads: int = 200_000) -> Path:
         disk.runs.append(r["disk_mb"])
         load.runs.append(r["load_per_s"])
         read.runs.append(r["reads_per_s"])
+        m = _in_child("memory-native", sample, reads)
+        native.runs.append(m["bytes_per_user"])
+        native_m.runs.append(m["gb_per_million"])
+        r = _in_child("rocksdb-native", sample, reads)
+        native_rss.runs.append(r["rss_mb"])
+        native_read.runs.append(r["reads_per_s"])
     encoded = Variant("encoded profile (changelog value), median", "bytes",
                       runs=[statistics.median(sizes)],
                       note=f"p90 {sizes[int(0.9 * (len(sizes) - 1))]}, max {sizes[-1]}, "
@@ -129,7 +156,8 @@ def run(repeats: int = 3, sample: int = 100_000, reads: int = 200_000) -> Path:
     return write(
         "table_store",
         "Profile tables: memory for a million users, in memory vs RocksDB",
-        [encoded, memory, memory_m, rss, disk, load, read],
+        [encoded, memory, memory_m, native, native_m, rss, disk, load, read, native_rss,
+         native_read],
         {"users": USERS_TOTAL, "memory_sample": sample, "reads": reads, "repeats": repeats},
     )
 

@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     )
     native: Literal["auto", "on", "off"] = Field(
         "auto",
-        description="The item replica and ranking in Rust (native/; same lists, faster): "
+        description="Profiles, item replica and ranking in Rust (native/; same bytes, faster): "
         "auto uses it when built, on requires it, off keeps the Python reference.",
     )
     full_gc_interval_s: float = Field(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -21,8 +21,8 @@ import orjson
 from ecomstream import metrics
 from ecomstream.dataflows.names import TopicNames
 from ecomstream.deadletters import encode_dead_letter
-from ecomstream.events import Limits
-from ecomstream.ingest import Accepted, RawMessage, count_by_topic, triage
+from ecomstream.events import Event, Limits, Rejection, decode_event
+from ecomstream.ingest import Accepted, RawMessage, Refused, count_by_topic, triage
 from ecomstream.processing import BatchContext, Record, TableSpec
 from ecomstream.profiles.codec import decode_profile, encode_profile
 from ecomstream.profiles.profile import UserProfile
@@ -80,7 +80,7 @@ class BehaviourFlow:
         return (n.clicks, n.purchases, n.reviews, n.review_scores_by_user)
 
     def __call__(self, ctx: BatchContext, records: Sequence[Record]) -> None:
-        raw: list[RawMessage] = []
+        inputs: list[Record] = []
         scores: list[tuple[Any, str, int, int]] = []
         for r in records:
             if r.topic == self.names.review_scores_by_user:
@@ -88,14 +88,15 @@ class BehaviourFlow:
                 if score is not None:
                     scores.append((score, "review-scores-by-user", r.partition, r.offset))
             else:
-                raw.append(
-                    RawMessage(
-                        r.topic.removeprefix(self.prefix), r.partition, r.offset, r.key, r.value
-                    )
-                )
+                inputs.append(r)
         profiles = ctx.table(self.tables[0])
-        if raw:
-            self._events(ctx, raw, profiles)
+        if inputs:
+            for name, n in Counter(r.topic for r in inputs).items():
+                metrics.EVENTS_CONSUMED.labels(name.removeprefix(self.prefix)).inc(n)
+            if self.native is not None:
+                self._native_events(ctx, inputs, profiles, self.native)
+            else:
+                self._events(ctx, inputs, profiles)
         if scores:
             if self.native is not None:
                 profiles.update(self.native.process_review_scores(profiles.get, scores))
@@ -103,36 +104,57 @@ class BehaviourFlow:
                 outcome = process_review_scores(scores, profiles.get, self.pipeline)
                 profiles.update(outcome.profiles)
 
-    def _events(self, ctx: BatchContext, raw: list[RawMessage], profiles: Any) -> None:
-        for name, n in Counter(m.topic for m in raw).items():
-            metrics.EVENTS_CONSUMED.labels(name).inc(n)
-        result = triage(raw, self.limits)
+    def _raw(self, r: Record) -> RawMessage:
+        return RawMessage(r.topic.removeprefix(self.prefix), r.partition, r.offset, r.key, r.value)
+
+    def _dead_letters(self, ctx: BatchContext, refused: list[Refused]) -> None:
         now_ms = int(time.time() * 1000)
-        for refused in result.refused:
-            m = refused.message
-            metrics.DEAD_LETTERS.labels(m.topic, refused.rejection.reason).inc()
+        for r in refused:
+            m = r.message
+            metrics.DEAD_LETTERS.labels(m.topic, r.rejection.reason).inc()
             ctx.send(
                 self.names.dead_letters,
                 m.key,
-                encode_dead_letter(m.source, m.key, m.value, refused.rejection, now_ms),
+                encode_dead_letter(m.source, m.key, m.value, r.rejection, now_ms),
             )
+
+    def _processed(self, accepted: Mapping[str, int], newest: int) -> None:
+        for name, n in accepted.items():
+            metrics.EVENTS_PROCESSED.labels(name).inc(n)
+        if accepted:
+            metrics.EVENT_TIME_LAG.labels(AGENT).set(time.time() - newest / 1000)
+
+    def _events(self, ctx: BatchContext, records: list[Record], profiles: Any) -> None:
+        """The Python reference: triage, then :func:`process_batch` and :func:`recommend`."""
+        result = triage([self._raw(r) for r in records], self.limits)
+        self._dead_letters(ctx, result.refused)
         if not result.accepted:
             return
-        if self.native is not None:
-            self._native_events(ctx, result.accepted, profiles, self.native)
-        else:
-            self._python_events(ctx, result.accepted, profiles)
-        for name, n in count_by_topic(result.accepted).items():
-            metrics.EVENTS_PROCESSED.labels(name).inc(n)
+        self._python_events(ctx, result.accepted, profiles)
         newest = max(a.event.ts for a in result.accepted)
-        metrics.EVENT_TIME_LAG.labels(AGENT).set(time.time() - newest / 1000)
+        self._processed(count_by_topic(result.accepted), newest)
 
     def _native_events(
-        self, ctx: BatchContext, accepted: list[Accepted], profiles: Any, native: NativeBehaviour
+        self, ctx: BatchContext, records: list[Record], profiles: Any, native: NativeBehaviour
     ) -> None:
-        events = [(a.event, a.source.topic, a.source.partition, a.source.offset) for a in accepted]
-        landmark = max(a.event.ts for a in accepted)
-        touched, deltas, triggers, _, _ = native.process_events(profiles.get, events, landmark)
+        """The same in Rust; messages it cannot accept at a glance go to the Python decoder."""
+        refused: list[Refused] = []
+
+        def decode(i: int) -> Event | None:
+            message = self._raw(records[i])
+            decoded = decode_event(message.topic, message.value, self.limits)
+            if isinstance(decoded, Rejection):
+                refused.append(Refused(message, decoded))
+                return None
+            return decoded
+
+        prefix = self.prefix
+        messages = [(r.topic.removeprefix(prefix), r.partition, r.offset, r.value) for r in records]
+        outcome, accepted, newest = native.process_messages(
+            profiles.get, messages, decode, self.limits
+        )
+        touched, deltas, triggers, _, _ = outcome
+        self._dead_letters(ctx, refused)
         profiles.update(touched)
         for key, value in deltas:
             ctx.send(self.names.item_deltas, key, value)
@@ -140,6 +162,7 @@ class BehaviourFlow:
             update = native.recommend(touched[user_id], user_id, event_id, ts)
             ctx.send(self.names.recommendation_updates, user_id.encode(), update)
         metrics.RECOMMENDATION_UPDATES.inc(len(triggers))
+        self._processed(accepted, newest)
 
     def _python_events(self, ctx: BatchContext, accepted: list[Accepted], profiles: Any) -> None:
         outcome = process_batch(accepted, profiles.get, self.pipeline)

@@ -1,19 +1,26 @@
-"""The worker's item replica and ranking in Rust (``native/``, module ``ecomstream_native``).
+"""The worker's hot path in Rust (``native/``, module ``ecomstream_native``).
 
-Why: ranking a user's candidates was about half of the worker's CPU per event
-(``python -m benchmarks.behaviour_cpu``), spread over tens of dict look-ups per
-candidate that Python cannot make cheaper. :class:`NativeItemIndex` is a drop-in
-:class:`~ecomstream.recommend.items.ItemView` for the worker's replica: it installs
-the ``items`` table's changelog values (``put_encoded``) and answers
-:func:`~ecomstream.recommend.recommender.rank` itself, with the same floating-point
-operations in the same order as the Python code, so the lists and their scores are
-identical (``tests/unit/recommend/test_native.py`` compares them on simulated
-streams). The Python :class:`~ecomstream.recommend.items.ItemIndex` and ``rank`` stay
-the reference, and the fallback: ``ECOMSTREAM_NATIVE=off`` (or, with the default
-``auto``, a build without the extension) uses them.
+Why: in Python the behaviour flow cost about 50 µs of CPU per event
+(``python -m benchmarks.behaviour_cpu --native off``), spread over dict look-ups and
+small objects that Python cannot make cheaper, against a budget of about 33 µs for
+30,000 events/s on one worker. Two pieces move to Rust, each computing exactly what
+the Python reference computes — the same floating-point operations in the same
+order, the same JSON bytes:
 
-It holds only the reader path: the item owner (:mod:`ecomstream.dataflows.items`) and
-the offline evaluation keep the Python index.
+* :class:`NativeItemIndex` — the worker's item replica (fed the ``items`` changelog
+  with ``put_encoded``) and :func:`~ecomstream.recommend.recommender.rank` over it;
+* :class:`NativeBehaviour` — profiles held in Rust: the update rules of
+  :mod:`ecomstream.profiles`, the pipeline's item deltas and debounce
+  (:func:`~ecomstream.recommend.pipeline.process_events`), the update JSON and the
+  changelog bytes of :mod:`ecomstream.profiles.codec`, so either implementation reads
+  a profile the other wrote.
+
+The Python code stays the specification, used by the offline evaluation, the replay
+tools and the tests; ``tests/unit/recommend/test_native.py`` and
+``tests/unit/dataflows/test_behaviour_native.py`` compare the two byte for byte.
+``ECOMSTREAM_NATIVE`` chooses: ``auto`` (default) uses Rust when the extension is
+built, ``on`` requires it, ``off`` runs the Python reference. Float sums follow
+CPython 3.11 (``sum`` became compensated in 3.12; the tests would show a difference).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final, Literal
 
-from ecomstream.events import ClickEvent, Event, PurchaseEvent
+from ecomstream.events import ClickEvent, Event, Limits, PurchaseEvent
 from ecomstream.processing import TableSpec
 from ecomstream.profiles.codec import decode_profile
 from ecomstream.profiles.config import CARTED
@@ -244,6 +251,24 @@ class NativeBehaviour:
         """``(profiles touched, [(item key, delta value)], [(user_id, event_id, ts,
         purchased)], applied, duplicates)``."""
         return self.kernel.process_events(load, events, landmark)
+
+    def process_messages(
+        self,
+        load: Callable[[str], Any],
+        messages: list[tuple[str, int, int, bytes | None]],
+        decode: Callable[[int], Event | None],
+        limits: Limits,
+    ) -> tuple[Processed, dict[str, int], int]:
+        """:meth:`process_events` straight from ``(topic, partition, offset, value)``.
+
+        Rust parses and validates the plainly valid messages itself, exactly as the
+        schemas of :mod:`ecomstream.events` accept them (the tests compare); every other
+        goes to ``decode(index)`` — the Python decoder, which returns the event or None
+        for a refused one. Returns ``(outcome, events accepted per topic, newest ts)``.
+        """
+        return self.kernel.process_messages(
+            load, messages, decode, limits.max_message_bytes, limits.max_review_chars
+        )
 
     def process_review_scores(
         self, load: Callable[[str], Any], scores: list[tuple[ReviewScore, str, int, int]]
