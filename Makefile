@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml scripts/system-deps.sh tools/grafana-schema/package-loc
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[model,serving,dev]"
-	$(PY) -m pip install -q ./native  # the worker's replica and ranking in Rust (cargo)
+	$(PY) -m pip install -q ./native  # the worker's hot path in Rust (cargo)
 	$(PY) -m ecomstream kafka install
 	npm ci --prefix tools/grafana-schema --no-audit --no-fund --silent
 	touch $(STAMP)
@@ -52,4 +52,4 @@ evaluate: setup
 
 clean:
 	-$(PY) -m ecomstream kafka down
-	rm -rf var runs reports .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var runs reports .pytest_cache .mypy_cache .ruff_cache native/target

@@ -56,6 +56,7 @@ def register_processors(app: faust.App, settings: Settings) -> Processors:
         settings.bootstrap_servers,
         changelog_topic(f"{group}-items", ITEMS.name),
         native=settings.native,
+        stepped=settings.stepped,
     )
     behaviour = BehaviourFlow(
         names,

@@ -13,7 +13,10 @@ order, the same JSON bytes:
   :mod:`ecomstream.profiles`, the pipeline's item deltas and debounce
   (:func:`~ecomstream.recommend.pipeline.process_events`), the update JSON and the
   changelog bytes of :mod:`ecomstream.profiles.codec`, so either implementation reads
-  a profile the other wrote.
+  a profile the other wrote; and a validation fast path: a message the schemas of
+  :mod:`ecomstream.events` plainly accept is parsed and checked in Rust, any other
+  goes to the Python decoder, which accepts it or gives the dead letter its reason
+  (so the fast path can refuse more than pydantic, never accept more).
 
 The Python code stays the specification, used by the offline evaluation, the replay
 tools and the tests; ``tests/unit/recommend/test_native.py`` and

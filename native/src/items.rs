@@ -89,7 +89,9 @@ pub struct Record {
     pub lm: i64,
     pub pop: f64,
     pub nb: FxHashMap<Id, f64>,
-    pub nb_sorted: Vec<(Id, f64)>, // nb by score: the most co-visited first
+    // nb by score, the most co-visited first: sorted when the item first seeds a ranking
+    // (most records are replaced by the next commit's before that happens).
+    nb_sorted: std::cell::OnceCell<Vec<(Id, f64)>>,
     pub nb_total: f64,
     pub price: Option<f64>,
     pub slm: i64,
@@ -101,6 +103,11 @@ pub struct Record {
 }
 
 impl Record {
+    /// The co-visited items by count, most first (ties: item id).
+    pub fn top_neighbours(&self, names: &Names) -> &[(Id, f64)] {
+        self.nb_sorted.get_or_init(|| by_score(&self.nb, names))
+    }
+
     /// Decayed (negative, positive) review mass at `now` (`ItemRecord.sentiment_counts`).
     pub fn sentiment_counts(&self, now: i64, half_life_ms: i64) -> (f64, f64) {
         if self.slm == 0 {
@@ -225,7 +232,6 @@ impl Index {
                 nb.insert(self.names.intern(other), count);
             }
         }
-        let nb_sorted = by_score(&nb, &self.names);
         let (slm, neg, pos, reviews) = e.s.unwrap_or((0, 0.0, 0.0, 0));
         let (incident, alert_ts) = e.x.unwrap_or((0, 0));
         let record = Record {
@@ -233,7 +239,7 @@ impl Index {
             lm: e.l,
             pop: e.p,
             nb,
-            nb_sorted,
+            nb_sorted: std::cell::OnceCell::new(),
             nb_total: if e.n.is_some() { e.t } else { 0.0 },
             price: e.price,
             slm,

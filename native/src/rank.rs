@@ -225,7 +225,7 @@ pub fn rank(index: &mut Index, profile: &ProfileView, now: i64, c: &RankConfig) 
         };
         let scale = c.w_covis * weight / record.nb_total;
         covisited.push((item, scale));
-        for &(other, count) in record.nb_sorted.iter().take(c.neighbours_per_seed) {
+        for &(other, count) in record.top_neighbours(&index.names).iter().take(c.neighbours_per_seed) {
             *cand.entry(other).or_insert(0.0) += count * scale;
         }
     }
