@@ -8,6 +8,7 @@ use crate::json::Writer;
 use crate::items::pow;
 use crate::profile::{Profile, ProfileConfig, N_ACTIONS};
 
+#[derive(Clone, Copy)]
 pub enum Kind<'a> {
     Click { session_id: &'a str, item: &'a str, category: &'a str, action: usize },
     Purchase { order_id: &'a str, item: &'a str, category: &'a str, price: f64, quantity: i64 },

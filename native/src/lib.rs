@@ -247,45 +247,32 @@ fn action(name: &str) -> PyResult<usize> {
 
 fn fast_item<'a>(e: &'a events::Event, topic: &'a str, partition: i64, offset: i64) -> PyResult<Item<'a>> {
     use behaviour::Kind;
+    let item = |user_id: &'a events::Str, event_id: &'a events::Str, ts: i64, kind: Kind<'a>| Item {
+        user_id: &user_id.0,
+        event_id: &event_id.0,
+        ts,
+        topic,
+        partition,
+        offset,
+        kind,
+    };
     Ok(match e {
-        events::Event::Click(c) => Item {
-            user_id: &c.user_id.0,
-            event_id: &c.event_id.0,
-            ts: c.ts,
-            topic,
-            partition,
-            offset,
-            kind: Kind::Click {
-                session_id: &c.session_id.0,
-                item: &c.item_id.0,
-                category: &c.category.0,
-                action: action(&c.action.0)?,
-            },
-        },
-        events::Event::Purchase(c) => Item {
-            user_id: &c.user_id.0,
-            event_id: &c.event_id.0,
-            ts: c.ts,
-            topic,
-            partition,
-            offset,
-            kind: Kind::Purchase {
-                order_id: &c.order_id.0,
-                item: &c.item_id.0,
-                category: &c.category.0,
-                price: c.price,
-                quantity: c.quantity,
-            },
-        },
-        events::Event::Review(c) => Item {
-            user_id: &c.user_id.0,
-            event_id: &c.event_id.0,
-            ts: c.ts,
-            topic,
-            partition,
-            offset,
-            kind: Kind::Review { category: &c.category.0, rating: c.rating },
-        },
+        events::Event::Click(c) => item(&c.user_id, &c.event_id, c.ts, Kind::Click {
+            session_id: &c.session_id.0,
+            item: &c.item_id.0,
+            category: &c.category.0,
+            action: action(&c.action.0)?,
+        }),
+        events::Event::Purchase(c) => item(&c.user_id, &c.event_id, c.ts, Kind::Purchase {
+            order_id: &c.order_id.0,
+            item: &c.item_id.0,
+            category: &c.category.0,
+            price: c.price,
+            quantity: c.quantity,
+        }),
+        events::Event::Review(c) => {
+            item(&c.user_id, &c.event_id, c.ts, Kind::Review { category: &c.category.0, rating: c.rating })
+        }
     })
 }
 
@@ -376,15 +363,6 @@ impl BehaviourKernel {
                     cells.len() - 1
                 }
             };
-            let kind = match it.kind {
-                behaviour::Kind::Click { session_id, item, category, action } => {
-                    behaviour::Kind::Click { session_id, item, category, action }
-                }
-                behaviour::Kind::Purchase { order_id, item, category, price, quantity } => {
-                    behaviour::Kind::Purchase { order_id, item, category, price, quantity }
-                }
-                behaviour::Kind::Review { category, rating } => behaviour::Kind::Review { category, rating },
-            };
             inputs.push(behaviour::Input {
                 user,
                 event_id: it.event_id,
@@ -392,7 +370,7 @@ impl BehaviourKernel {
                 topic: it.topic,
                 partition: it.partition,
                 offset: it.offset,
-                kind,
+                kind: it.kind,
             });
         }
         let mut borrowed: Vec<PyRefMut<'py, Profile>> = cells.iter().map(|c| c.borrow_mut()).collect();
