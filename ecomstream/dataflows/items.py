@@ -44,7 +44,7 @@ from ecomstream.recommend.items import (
     decode_item,
     encode_item,
 )
-from ecomstream.recommend.native import Choice, replica_index
+from ecomstream.recommend.native import Choice, NativeItemIndex, replica_index
 from ecomstream.topics import partitions_of
 
 log = logging.getLogger(__name__)
@@ -218,6 +218,11 @@ class ItemReplica:
         consumer.assign([TopicPartition(self.topic, p) for p in partitions])
         self._consumer = consumer
         self._task = asyncio.create_task(self._run(consumer))
+        log.info(
+            "item replica of %s started; profiles, replica and ranking run in %s",
+            self.topic,
+            "Rust (native/)" if isinstance(self.index, NativeItemIndex) else "Python",
+        )
 
     async def _run(self, consumer: AIOKafkaConsumer) -> None:
         try:
