@@ -33,7 +33,6 @@ from typing import Any, Final, Literal
 
 from ecomstream.events import ClickEvent, Event, Limits, PurchaseEvent
 from ecomstream.processing import TableSpec
-from ecomstream.profiles.codec import decode_profile
 from ecomstream.profiles.config import CARTED
 from ecomstream.profiles.profile import UserProfile
 from ecomstream.profiles.scores import ReviewScore
@@ -205,7 +204,8 @@ class NativeBehaviour:
     """The behaviour flow's hot path over profiles held in Rust: what
     :class:`~ecomstream.dataflows.BehaviourFlow` runs when its replica is native.
 
-    :meth:`process_events` is :func:`~ecomstream.recommend.pipeline.process_events`,
+    :meth:`process_messages` is triage plus
+    :func:`~ecomstream.recommend.pipeline.process_events`,
     :meth:`recommend` is ``recommend(...).to_json()`` and :attr:`table` holds the
     profiles with the codec's bytes (:mod:`ecomstream.profiles.codec`), all identical
     to the Python reference; the Python code remains the specification and the tests
@@ -248,13 +248,6 @@ class NativeBehaviour:
             PROFILES_TABLE, encode=self.kernel.encode, decode=self.kernel.decode, mutable=True
         )
 
-    def process_events(
-        self, load: Callable[[str], Any], events: list[tuple[Event, str, int, int]], landmark: int
-    ) -> Processed:
-        """``(profiles touched, [(item key, delta value)], [(user_id, event_id, ts,
-        purchased)], applied, duplicates)``."""
-        return self.kernel.process_events(load, events, landmark)
-
     def process_messages(
         self,
         load: Callable[[str], Any],
@@ -262,7 +255,8 @@ class NativeBehaviour:
         decode: Callable[[int], Event | None],
         limits: Limits,
     ) -> tuple[Processed, dict[str, int], int]:
-        """:meth:`process_events` straight from ``(topic, partition, offset, value)``.
+        """Triage and :func:`~ecomstream.recommend.pipeline.process_events` over
+        ``(topic, partition, offset, value)``.
 
         Rust parses and validates the plainly valid messages itself, exactly as the
         schemas of :mod:`ecomstream.events` accept them (the tests compare); every other
@@ -286,7 +280,3 @@ class NativeBehaviour:
         return self.kernel.recommend(
             self.index._index, profile, self.rank_config, update_id(user_id, event_id), event_id, ts
         )
-
-    def decode_python(self, raw: bytes) -> UserProfile:
-        """The Python profile of changelog bytes (for inspection and tests)."""
-        return decode_profile(raw)

@@ -484,31 +484,12 @@ impl BehaviourKernel {
         Ok(Profile { inner })
     }
 
-    /// `process_events`: ``events`` are ``(event, topic, partition, offset)``; ``load(user_id)``
-    /// gives the table's value (a Profile, its bytes, or None). Returns ``(profiles touched
-    /// by user_id, [(item key, delta value)], [(user_id, event_id, ts, purchased)],
-    /// applied, duplicates)``.
-    fn process_events<'py>(
-        &self,
-        py: Python<'py>,
-        load: &Bound<'py, PyAny>,
-        events: &Bound<'py, PyList>,
-        landmark: i64,
-    ) -> PyResult<Processed<'py>> {
-        let mut owned = Vec::with_capacity(events.len());
-        for item in events.iter() {
-            let (event, topic, partition, offset): (Bound<PyAny>, Bound<PyAny>, i64, i64) = item.extract()?;
-            owned.push(self.owned(py, &event, topic.extract()?, partition, offset)?);
-        }
-        let items: Vec<Item> = owned.iter().map(Owned::item).collect::<PyResult<_>>()?;
-        self.run(py, load, &items, landmark)
-    }
-
     /// The batch straight from Kafka: ``messages`` are ``(topic, partition, offset,
     /// value)`` (topic without prefix). Each value is parsed and validated here when it
     /// is a plainly valid event; any other goes to ``fallback(index)`` — the Python
     /// decoder — which returns the event, or None for a message it refused (and
-    /// dead-letters). Returns :meth:`process_events`' tuple plus ``(events accepted per
+    /// dead-letters). Returns ``((profiles touched by user_id, [(item key, delta value)],
+    /// [(user_id, event_id, ts, purchased)], applied, duplicates), events accepted per
     /// topic, newest event time or 0)``.
     #[pyo3(signature = (load, messages, fallback, max_message_bytes, max_review_chars))]
     fn process_messages<'py>(
