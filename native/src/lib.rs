@@ -576,6 +576,7 @@ impl BehaviourKernel {
 
     /// The ``recommendation-updates`` value for ``profile`` (`recommend(...).to_json()`).
     #[pyo3(signature = (index, profile, config, update_id, trigger_event_id, ts))]
+    #[allow(clippy::too_many_arguments)]
     fn recommend<'py>(
         &self,
         py: Python<'py>,

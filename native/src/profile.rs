@@ -80,7 +80,7 @@ pub struct Profile {
 }
 
 /// `(key, score)` highest first, ties by key (`decay.by_score`).
-pub fn by_score<'a>(scores: &'a IndexMap<String, f64>) -> Vec<(&'a str, f64)> {
+pub fn by_score(scores: &IndexMap<String, f64>) -> Vec<(&str, f64)> {
     let mut ranked: Vec<(&str, f64)> = scores.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     ranked.sort_by(|a, b| {
         b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal).then_with(|| a.0.cmp(b.0))
