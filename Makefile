@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NATIVE := native/Cargo.toml native/Cargo.lock native/pyproject.toml $(wildcard native/src/*.rs)
 
-.PHONY: setup demo test lint typecheck unit integration bench evaluate clean
+.PHONY: setup demo test lint typecheck unit integration bench evaluate evaluate-recs clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,7 @@ demo: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 typecheck: setup
 	$(VENV)/bin/mypy
@@ -49,6 +50,10 @@ evaluate: setup
 	$(PY) -m ecomstream evaluate replay --jsonl $(EVAL_RUN) --train-if-missing \
 	  --compare-alert-preset quick; \
 	  status=$$?; $(PY) -m ecomstream kafka down; exit $$status
+
+# The recommendation evaluation on the held-out simulator seeds: reports/recs-seeds/summary.md.
+evaluate-recs: setup
+	$(PY) -m ecomstream evaluate recommendations-seeds reports/recs-seeds --seeds 101-106
 
 clean:
 	-$(PY) -m ecomstream kafka down

@@ -156,8 +156,19 @@ def run(repeats: int = 3, sample: int = 100_000, reads: int = 200_000) -> Path:
     return write(
         "table_store",
         "Profile tables: memory for a million users, in memory vs RocksDB",
-        [encoded, memory, memory_m, native, native_m, rss, disk, load, read, native_rss,
-         native_read],
+        [
+            encoded,
+            memory,
+            memory_m,
+            native,
+            native_m,
+            rss,
+            disk,
+            load,
+            read,
+            native_rss,
+            native_read,
+        ],
         {"users": USERS_TOTAL, "memory_sample": sample, "reads": reads, "repeats": repeats},
     )
 

@@ -147,13 +147,26 @@ def test_landmark_rescales_give_the_same_values() -> None:
     for n, ts in enumerate((T0, T0 + 45 * day, T0 + 90 * day)):
         for i in range(60):  # more than 2 x category_top: eviction and floor too
             index.apply_delta(
-                ItemDelta(f"i{i}", f"c{i % 3}", lm=ts, pop=1.0 + (i * 7 + n) % 11,
-                          nb={f"i{(i + 1) % 60}": 1.0 + i % 4}, nb_total=2.0 + i % 4)
+                ItemDelta(
+                    f"i{i}",
+                    f"c{i % 3}",
+                    lm=ts,
+                    pop=1.0 + (i * 7 + n) % 11,
+                    nb={f"i{(i + 1) % 60}": 1.0 + i % 4},
+                    nb_total=2.0 + i % 4,
+                )
             )
             if i % 5 == 0:
                 index.apply_review_score(
-                    ReviewScore(f"r{n}-{i}", "u", f"i{i}", f"c{i % 3}", 0.9 if i % 2 else 0.1,
-                                0.1 if i % 2 else 0.9, ts + i * 60_000)
+                    ReviewScore(
+                        f"r{n}-{i}",
+                        "u",
+                        f"i{i}",
+                        f"c{i % 3}",
+                        0.9 if i % 2 else 0.1,
+                        0.1 if i % 2 else 0.9,
+                        ts + i * 60_000,
+                    )
                 )
         replica, copy = mirror(index)
         p = UserProfile("u")
