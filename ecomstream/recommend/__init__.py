@@ -32,7 +32,9 @@ Keying and partitioning with several workers
   worker (tests, replay) simply applies the deltas to its own ``ItemIndex``.
 
 Modules: :mod:`~ecomstream.recommend.items`, :mod:`~ecomstream.recommend.pipeline`,
-:mod:`~ecomstream.recommend.recommender`, :mod:`~ecomstream.recommend.evaluate`,
+:mod:`~ecomstream.recommend.recommender`, :mod:`~ecomstream.recommend.evaluate` (one
+recording), :mod:`~ecomstream.recommend.metrics` (HR, NDCG, the paired test),
+:mod:`~ecomstream.recommend.seeds` (the evaluation over several simulator seeds),
 :mod:`~ecomstream.recommend.native` (the replica and ranking in Rust, identical lists).
 """
 

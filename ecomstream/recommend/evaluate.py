@@ -29,13 +29,14 @@ when it has none (``--alerts auto``) — from the alerts capability's own detect
 (:class:`ecomstream.alerts.SentimentMonitor`) run over the same scored reviews in
 event time, as the stream would run it.
 
->>> ndcg_at([("i1", "i2", "i3")], ["i2"], 10), hit_rate_at([("i1",)], ["i2"], 10)
-(0.6309, 0.0)
+(c) is compared with (b) on the same purchase lines
+(:func:`~ecomstream.recommend.metrics.compare_paired`): where each ranks the bought
+item, a sign test and a bootstrap interval of the NDCG difference, so that "(c) beats
+(b)" is a claim with an error bar, not a difference in the fourth decimal.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -58,6 +59,7 @@ from ecomstream.profiles.config import CARTED, ProfileConfig
 from ecomstream.profiles.profile import UserProfile, apply_review_score
 from ecomstream.profiles.scores import ReviewScore, parse_review_score, rating_as_score
 from ecomstream.recommend.items import ItemConfig, ItemIndex, alert_state
+from ecomstream.recommend.metrics import PairedComparison, compare_paired, hit_rate_at, ndcg_at
 from ecomstream.recommend.pipeline import PipelineConfig, process_events
 from ecomstream.recommend.recommender import (
     RecommenderConfig,
@@ -83,26 +85,6 @@ LABELS: Final = {
 SentimentSource = Literal["auto", "scores", "ratings", "none"]
 AlertSource = Literal["auto", "recording", "detect", "none"]
 Lists = dict[str, tuple[str, ...]]  # variant -> item ids, best first
-
-
-# -- metrics -------------------------------------------------------------------------------
-def hit_rate_at(lists: Sequence[Sequence[str]], targets: Sequence[str], k: int) -> float:
-    if not targets:
-        return 0.0
-    hits = sum(1 for shown, target in zip(lists, targets, strict=True) if target in shown[:k])
-    return round(hits / len(targets), 4)
-
-
-def ndcg_at(lists: Sequence[Sequence[str]], targets: Sequence[str], k: int) -> float:
-    """One relevant item per list: ``1 / log2(rank + 1)`` (rank from 1), 0 if absent."""
-    if not targets:
-        return 0.0
-    total = 0.0
-    for shown, target in zip(lists, targets, strict=True):
-        head = list(shown[:k])
-        if target in head:
-            total += 1.0 / math.log2(head.index(target) + 2)
-    return round(total / len(targets), 4)
 
 
 # -- input ---------------------------------------------------------------------------------
@@ -507,6 +489,16 @@ def exposure_metrics(
     return out
 
 
+def c_against_b(evaluated: Sequence[Evaluated], k: int, timing: str) -> PairedComparison:
+    """(c) against (b) on the same purchase lines, with the lists of one ``timing``."""
+    return compare_paired(
+        [getattr(e, timing)["sentiment"] for e in evaluated],
+        [getattr(e, timing)["no_sentiment"] for e in evaluated],
+        [e.item_id for e in evaluated],
+        k,
+    )
+
+
 def build_report(
     result: Replay, truth: dict[str, Any], config: EvalConfig, jsonl: Path
 ) -> dict[str, Any]:
@@ -518,18 +510,11 @@ def build_report(
     replay_lines = {(e.user_id, e.order_id, e.item_id) for e in result.evaluated}
     missing = sum(1 for key in truth_lines if key not in replay_lines)
     demoted = [e for e in result.evaluated if e.demoted]
-    paired = {}
-    for timing in TIMINGS:
-        if timing == "shown" and not config.shown:
-            continue
-        c_only = b_only = 0
-        for e in result.evaluated:
-            lists = getattr(e, timing)
-            in_c = e.item_id in lists["sentiment"][:k]
-            in_b = e.item_id in lists["no_sentiment"][:k]
-            c_only += in_c and not in_b
-            b_only += in_b and not in_c
-        paired[timing] = {"c_hits_b_misses": c_only, "b_hits_c_misses": b_only}
+    paired = {
+        timing: c_against_b(result.evaluated, k, timing)
+        for timing in TIMINGS
+        if timing != "shown" or config.shown
+    }
     b_misses = [e for e in result.evaluated if e.item_id not in e.fresh["no_sentiment"][:k]]
     misses = {
         "b_misses": len(b_misses),
@@ -554,6 +539,7 @@ def build_report(
     a, b, c = (fresh[v]["hr"] for v in VARIANTS)
     checks = {
         "c_hr_at_least_2x_a": bool(a > 0 and c >= 2 * a) or (a == 0 and c > 0),
+        "c_beats_b": paired["fresh"].beats,
         "c_beats_b_hr": c > b,
         "c_beats_b_ndcg": fresh["sentiment"]["ndcg"] > fresh["no_sentiment"]["ndcg"],
     }
@@ -568,12 +554,13 @@ def build_report(
         "shown": shown,
         "session": session,
         "checks": checks,
-        "paired": paired,
+        "paired": {timing: asdict(p) for timing, p in paired.items()},
         "fresh_misses": misses,
         "alerts": alerts,
         "checks_session_start": {
             "c_hr_at_least_2x_a": session["sentiment"]["hr"] >= 2 * session["popularity"]["hr"]
             and session["sentiment"]["hr"] > 0,
+            "c_beats_b": paired["session"].beats,
             "c_beats_b_hr": session["sentiment"]["hr"] > session["no_sentiment"]["hr"],
             "c_beats_b_ndcg": session["sentiment"]["ndcg"] > session["no_sentiment"]["ndcg"],
         },
@@ -625,11 +612,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {LABELS[v]} | {cells} |")
     lines += ["", *[f"- *{t}*: {TIMING_NOTES[t]}" for t in timings]]
 
-    def verdict(checks: dict[str, bool]) -> list[str]:
+    def verdict(checks: dict[str, bool], timing: str) -> list[str]:
+        pairing = PairedComparison(**report["paired"][timing])
         return [
             f"- (c) HR@{k} ≥ 2 × (a): **{'met' if checks['c_hr_at_least_2x_a'] else 'NOT met'}**",
-            f"- (c) beats (b) on HR@{k}: **{'met' if checks['c_beats_b_hr'] else 'NOT met'}**"
-            f" (NDCG@{k}: {'met' if checks['c_beats_b_ndcg'] else 'not met'})",
+            f"- (c) beats (b) on the same purchase lines (NDCG@{k} higher beyond its 95% "
+            f"interval, no HR@{k} hit given up): **{'met' if checks['c_beats_b'] else 'NOT met'}**"
+            f" — {pairing.summary(k)}",
+            f"- (c) HR@{k} strictly above (b)'s: {'yes' if checks['c_beats_b_hr'] else 'no'}",
         ]
 
     lines += [
@@ -638,23 +628,18 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "Lists just before the purchase (*fresh*, the issue's definition):",
         "",
-        *verdict(report["checks"]),
+        *verdict(report["checks"], "fresh"),
         "",
         "Lists at the start of the purchase's session (*session*):",
         "",
-        *verdict(report["checks_session_start"]),
+        *verdict(report["checks_session_start"], "session"),
         "",
         f"Purchase lines whose item the sentiment variant was demoting at purchase time: "
         f"{report['purchases_of_items_demoted_at_purchase_time']}.",
-        "",
-        "Paired (same purchase): "
-        + "; ".join(
-            f"{t}: (c) hits where (b) misses {p['c_hits_b_misses']}, "
-            f"(b) hits where (c) misses {p['b_hits_c_misses']}"
-            for t, p in report["paired"].items()
-        )
-        + ".",
     ]
+    if "shown" in report["paired"]:
+        shown = PairedComparison(**report["paired"]["shown"])
+        lines += ["", f"(c) against (b), lists the stream emitted (*shown*): {shown.summary(k)}."]
     alerts = report["alerts"]
     detected = ", ".join(
         f"{item}: {'+' + str(delay) + ' min' if delay is not None else 'not flagged'}"
@@ -753,11 +738,10 @@ def _explain(report: dict[str, Any]) -> list[str]:
     checks = report["checks"]
     k = report["k"]
     if not checks["c_beats_b_hr"]:
-        paired = report["paired"].get("fresh", {})
+        paired = report["paired"]["fresh"]
         notes.append(
-            f"(c) vs (b), same purchases (fresh lists): (c) hits where (b) misses "
-            f"{paired.get('c_hits_b_misses', 0)}, (b) hits where (c) misses "
-            f"{paired.get('b_hits_c_misses', 0)}. "
+            f"HR@{k}, (c) vs (b), same purchases (fresh lists): (c) hits where (b) misses "
+            f"{paired['hits_gained']}, (b) hits where (c) misses {paired['hits_lost']}. "
             f"{report['purchases_of_items_demoted_at_purchase_time']} of "
             f"{report['purchases_scored']} purchase lines were of items the sentiment variant "
             "was demoting at that moment: every such purchase is a hit the demotion can only "

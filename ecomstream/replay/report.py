@@ -45,11 +45,10 @@ from ecomstream.recommend.evaluate import (
     EvalConfig,
     Evaluated,
     build_report,
-    hit_rate_at,
-    ndcg_at,
     read_recording,
 )
 from ecomstream.recommend.evaluate import replay as replay_recommender
+from ecomstream.recommend.metrics import hit_rate_at, ndcg_at
 from ecomstream.replay.driver import MANIFEST
 from ecomstream.replay.outputs import compare_outputs, read_outputs
 

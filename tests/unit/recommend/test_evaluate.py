@@ -13,22 +13,11 @@ from ecomstream.recommend.evaluate import (
     Evaluated,
     evaluate_recommendations,
     exposure_metrics,
-    hit_rate_at,
-    ndcg_at,
     read_recording,
     replay,
     run_evaluation,
 )
 from tests.unit.profiles.events import MINUTE, T0, click, purchase, review
-
-
-def test_metrics() -> None:
-    lists = [("a", "b", "c"), ("x", "y"), ("q",)]
-    targets = ["b", "x", "z"]
-    assert hit_rate_at(lists, targets, 10) == pytest.approx(0.6667)
-    assert hit_rate_at(lists, targets, 1) == pytest.approx(0.3333)
-    assert ndcg_at(lists, targets, 10) == pytest.approx((1 / 1.585 + 1.0) / 3, abs=1e-3)
-    assert hit_rate_at([], [], 10) == ndcg_at([], [], 10) == 0.0
 
 
 def line(topic: str, key: str, value: dict[str, Any] | Event) -> bytes:
@@ -133,7 +122,12 @@ def test_report_files_and_command(recording: tuple[Path, Path], tmp_path: Path) 
     assert report["fresh_misses"]["purchases_in_cart"] == 1
     assert report["fresh_misses"]["b_misses"] >= report["fresh_misses"]["b_misses_in_cart"]
     assert set(report["fresh"]) == {"popularity", "no_sentiment", "sentiment"}
-    assert "| (c) ecomstream + sentiment |" in (out / "report.md").read_text()
+    markdown = (out / "report.md").read_text()
+    assert "| (c) ecomstream + sentiment |" in markdown
+    assert report["paired"]["fresh"]["lines"] == 2
+    assert report["checks"]["c_beats_b"] is False  # two lines cannot show an effect
+    assert "(c) beats (b) on the same purchase lines" in markdown
+    assert "ranked higher in" in markdown and "sign test p=" in markdown
     assert (out / "report.png").read_bytes()[:4] == b"\x89PNG"
     result = CliRunner().invoke(
         evaluate_recommendations, [str(recording[0]), str(recording[1]), str(tmp_path / "cli")]
