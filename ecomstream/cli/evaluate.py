@@ -8,6 +8,7 @@ import click
 
 from ecomstream.cli.replay import bootstrap_option, model_option, set_option, step_option
 from ecomstream.recommend.evaluate import evaluate_recommendations
+from ecomstream.recommend.seeds import evaluate_recommendations_seeds
 
 
 @click.group()
@@ -29,6 +30,7 @@ def alerts(args: tuple[str, ...]) -> None:
 
 
 evaluate.add_command(evaluate_recommendations, name="recommendations")
+evaluate.add_command(evaluate_recommendations_seeds, name="recommendations-seeds")
 
 
 @evaluate.command(name="replay")
