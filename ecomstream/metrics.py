@@ -67,6 +67,12 @@ CONSUMER_LAG = Gauge(
     ["topic", "partition"],
     registry=REGISTRY,
 )
+CHANGELOG_RECORDS = Counter(
+    "ecomstream_changelog_records_total",
+    "Table changes written to changelogs, each changed key once per commit.",
+    ["table"],
+    registry=REGISTRY,
+)
 TABLE_KEYS = Gauge(
     "ecomstream_table_keys",
     "Keys held by a table on this worker.",

@@ -225,6 +225,7 @@ class BatchProcessor:
         self._specs: dict[str, TableSpec[Any]] = {spec.name: spec for spec in tables}
         self._changelogs = {name: changelog_topic(group_id, name) for name in self._specs}
         self._decoders = {self._changelogs[n]: s.decode for n, s in self._specs.items()}
+        self._table_of = {topic: name for name, topic in self._changelogs.items()}
         self._handler = handler
         self._max_batch = max_batch
         self._commit_interval = commit_interval_ms / 1000
@@ -803,6 +804,8 @@ class BatchProcessor:
         self.stats.commits += 1
         self.stats.outputs += len(payload.outputs)
         self.stats.changelog_records += payload.changelog_count
+        for tp, records in payload.changelog.items():
+            metrics.CHANGELOG_RECORDS.labels(table=self._table_of[tp.topic]).inc(len(records))
         self._update_gauges()
 
     async def _write_transaction(self, payload: CommitPayload) -> None:
