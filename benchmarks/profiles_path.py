@@ -40,6 +40,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,28 @@ def _rate(worker: WorkerProcess, total: int, metric: str) -> float:
     if t1 - t0 < 1.0:
         raise RuntimeError(f"{total:,} events are too few to time (under 1 s): use more --events")
     return (n1 - n0) / (t1 - t0)
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``; 0 where absent)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rate_and_cpu(worker: WorkerProcess, total: int) -> tuple[float, float]:
+    """Events/s, and the worker's CPU µs per event over the run (the less noisy figure:
+    the broker and this process share the machine's cores, which moves the rate more)."""
+    before = _cpu_seconds(worker.pid)
+    rate = _rate(worker, total, EVENTS_PROCESSED)
+    return rate, (_cpu_seconds(worker.pid) - before) / total * 1e6
+
+
+def _item_records(worker: WorkerProcess) -> float:
+    """Item records the worker's item processor wrote (each replica installs every one)."""
+    return metrics.total(worker.metrics_text(), "ecomstream_changelog_records_total", table="items")
 
 
 def _worker(
@@ -314,6 +337,8 @@ def run(
         "naive Faust agent, one event and one table write at a time (same logic)",
         "events/s",
     )
+    cpu_us: dict[str, list[float]] = defaultdict(list)  # variant name -> per round
+    item_records: dict[str, list[float]] = defaultdict(list)
     paced = [("immediate", default_ms), *(("transactional", ms) for ms in intervals)]
     latencies: dict[tuple[str, int], list[dict[str, float]]] = {v: [] for v in paced}
     with tempfile.TemporaryDirectory(prefix="ecomstream-bench-") as tmp:
@@ -348,9 +373,13 @@ def run(
                 for variant, counted, options in workers[r:] + workers[:r]:
                     events = naive_events if variant is naive else total
                     with _running(work, bootstrap, **options) as worker:
-                        variant.runs.append(_rate(worker, events, EVENTS_PROCESSED))
+                        rate, cpu = _rate_and_cpu(worker, events)
+                        variant.runs.append(rate)
+                        cpu_us[variant.name].append(cpu)
                         if counted:
                             updates[counted].append(_updates(worker))
+                        if variant is items_fast or counted == "default":
+                            item_records[variant.name].append(_item_records(worker))
         with _fresh_broker(work / "kafka-latency") as bootstrap:
             # The first paced run on a new broker is slow (JVM warm-up): run one, discard it.
             _latency(work, bootstrap, 2_000, latency_seconds, default_ms, "immediate")
@@ -362,6 +391,17 @@ def run(
     naive.note = f"first {naive_events:,} events of the same topics"
     full[default_ms].note += f"; {statistics.median(updates['default']):,.0f} updates"
     slow.note = f"{statistics.median(updates['slow']):,.0f} updates"
+    for variant in (full[default_ms], items_fast):
+        written = f"{statistics.median(item_records[variant.name]):,.0f} item records written"
+        variant.note = f"{variant.note}; {written}" if variant.note else written
+    for variant in [*full.values(), items_fast, python_rank, rocks, slow, naive]:
+        per_round = cpu_us[variant.name]
+        if per_round and max(per_round) > 0:
+            cpu_note = (
+                f"worker CPU {statistics.median(per_round):.1f} µs/event "
+                f"({'/'.join(f'{c:.1f}' for c in per_round)})"
+            )
+            variant.note = f"{variant.note}; {cpu_note}" if variant.note else cpu_note
     lat = []
     for (delivery, ms), runs in latencies.items():
 
