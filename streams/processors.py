@@ -101,7 +101,7 @@ def register_processors(app: faust.App, settings: Settings) -> Processors:
             items,
             transactional_id=f"{group}-items-{settings.instance}",
             partitions=settings.partitions,
-            commit_interval_ms=settings.items_commit_interval_ms or settings.commit_interval_ms,
+            commit_interval_ms=settings.items_commit_interval_ms,
             stepped=settings.stepped,
             **tables,
         ),

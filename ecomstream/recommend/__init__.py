@@ -25,9 +25,9 @@ Keying and partitioning with several workers
   lower ``max_neighbours`` (ranking reads only ``neighbours_per_seed`` = 10 per item).
   A replicated table written by several workers would lose concurrent updates (last
   write wins); one owner per item does not.
-  Replicas lag by the item processor's commit interval (each commit writes every
-  touched item's whole record) plus the changelog round trip: sub-second, which a
-  recommendation tolerates.
+  Replicas lag by the item processor's commit interval (500 ms by default: each commit
+  writes every touched item's whole record, and every replica installs it) plus the
+  changelog round trip, which a recommendation tolerates.
 * The logic does not depend on this choice: deltas are commutative forward-decayed
   sums (any grouping or order gives the same record up to float rounding), and the
   owner path and the replica path of ``ItemIndex`` answer identically. A single
